@@ -1,0 +1,1 @@
+"""proxycontroller: routes every Gloo Upstream through a Proxy it writes."""

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds every real server the tests need into the cache (idempotent; a second run is instant) and prints
+# NAME=PATH lines. Usage: tools/testbin/build.sh [kube|gloo|all]
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+what="${1:-all}"
+case "$what" in
+  kube) "$here/build-kube.sh" ;;
+  gloo) "$here/build-gloo.sh" ;;
+  all) "$here/build-kube.sh"; "$here/build-gloo.sh" ;;
+  *) echo "usage: $0 [kube|gloo|all]" >&2; exit 2 ;;
+esac
