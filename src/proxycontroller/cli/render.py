@@ -1,0 +1,77 @@
+"""`proxycontroller render`: the Proxies the controller would write for some Upstream files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from proxycontroller.config import ControllerConfig
+from proxycontroller.model.documents import DocumentError, SourcedUpstream, dump_yaml_stream, parse_upstreams
+from proxycontroller.model.encoding import to_cr
+from proxycontroller.model.resources import ObjectKey
+from proxycontroller.model.snapshot import Snapshot
+from proxycontroller.translate.strategies import resolve_strategy
+from proxycontroller.validate.desired import desired_state
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _files_under(path: Path) -> Iterator[Path]:
+    if path.is_dir():
+        # Sorted, so the same tree always gives the same order of inputs and the same warnings.
+        for child in sorted(path.rglob("*")):
+            if child.is_file() and child.suffix in _SUFFIXES:
+                yield child
+    elif path.exists():
+        yield path
+    else:
+        raise DocumentError(str(path), None, "no such file or directory")
+
+
+def read_upstreams(paths: tuple[str, ...], stdin_text: str | None = None) -> list[SourcedUpstream]:
+    """Every Upstream in the given files, directories (recursively) and stdin (`-`)."""
+    found: list[SourcedUpstream] = []
+    for raw in paths:
+        if raw == "-":
+            text = stdin_text if stdin_text is not None else sys.stdin.read()
+            found.extend(parse_upstreams(text, "<stdin>"))
+            continue
+        for file in _files_under(Path(raw)):
+            try:
+                text = file.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise DocumentError(str(file), None, f"cannot read: {exc}") from exc
+            found.extend(parse_upstreams(text, str(file), flat_hint="upstreams" in file.parts))
+    return found
+
+
+def deduplicate(found: list[SourcedUpstream]) -> tuple[list[SourcedUpstream], list[str]]:
+    """The same namespace/name twice in the input: the first wins, the later ones are named in a warning."""
+    first: dict[ObjectKey, SourcedUpstream] = {}
+    warnings = []
+    for item in found:
+        key = item.upstream.key
+        if key in first:
+            earlier = first[key]
+            warnings.append(
+                f"{item.source}: document {item.position}: Upstream {key} is also defined in "
+                f"{earlier.source}: document {earlier.position}; keeping the first"
+            )
+            continue
+        first[key] = item
+    return list(first.values()), warnings
+
+
+def render(paths: tuple[str, ...], config: ControllerConfig, output: str) -> tuple[str, list[str]]:
+    found, warnings = deduplicate(read_upstreams(paths))
+    snapshot = Snapshot.of(item.upstream for item in found)
+    state = desired_state(snapshot, config, resolve_strategy(config.strategy))
+    documents = [to_cr(proxy) for proxy in state.proxies]
+    if output == "json":
+        body = documents[0] if len(documents) == 1 else {"apiVersion": "v1", "kind": "List", "items": documents}
+        text = json.dumps(body, indent=2) + "\n"
+    else:
+        text = dump_yaml_stream(documents)
+    return text, [*warnings, *state.warnings]

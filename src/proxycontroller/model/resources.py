@@ -1,0 +1,85 @@
+"""The resource kinds the controller reads and writes, each with its API group, plural and spec model.
+
+Store, snapshot and reconcile are generic over `Resource`; a new kind (say, Gateway API's HTTPRoute) is a new
+`ResourceKind` and a new subclass here, not a new controller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+from proxycontroller.model.base import GlooModel
+from proxycontroller.model.meta import ObjectMeta, ResourceRef
+from proxycontroller.model.proxy import ProxySpec
+from proxycontroller.model.status import NamespacedStatuses, ResourceStatus, State
+from proxycontroller.model.upstream import UpstreamSpec
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    group: str
+    version: str
+    kind: str
+    plural: str
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+class ObjectKey(NamedTuple):
+    """Identity of a resource within its kind; sorts by namespace, then name."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+class Resource(GlooModel):
+    """A namespaced resource: metadata, a spec, and the statuses Gloo reported for it."""
+
+    KIND: ClassVar[ResourceKind]
+
+    metadata: ObjectMeta
+    spec: GlooModel
+    status: NamespacedStatuses | None = None
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.metadata.namespace, self.metadata.name)
+
+    @property
+    def ref(self) -> ResourceRef:
+        return ResourceRef(name=self.metadata.name, namespace=self.metadata.namespace)
+
+    def status_from(self, reporter_namespace: str) -> ResourceStatus | None:
+        """The status the Gloo running in `reporter_namespace` wrote, if any."""
+        statuses = self.status.statuses if self.status else None
+        return statuses.get(reporter_namespace) if statuses else None
+
+    def state_from(self, reporter_namespace: str) -> State | None:
+        status = self.status_from(reporter_namespace)
+        return status.parsed_state if status else None
+
+    def describe(self) -> str:
+        return f"{self.KIND.kind} {self.key}"
+
+
+UPSTREAM = ResourceKind("gloo.solo.io", "v1", "Upstream", "upstreams")
+PROXY = ResourceKind("gloo.solo.io", "v1", "Proxy", "proxies")
+
+
+class Upstream(Resource):
+    KIND: ClassVar[ResourceKind] = UPSTREAM
+    spec: UpstreamSpec
+
+
+class Proxy(Resource):
+    KIND: ClassVar[ResourceKind] = PROXY
+    spec: ProxySpec
+
+
+KINDS: dict[str, type[Resource]] = {cls.KIND.kind: cls for cls in (Upstream, Proxy)}

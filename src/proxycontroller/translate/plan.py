@@ -1,0 +1,39 @@
+"""What translation hands to validation: proxies whose virtual hosts still know which inputs made them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proxycontroller.model.meta import ObjectMeta
+from proxycontroller.model.proxy import Listener, VirtualHost
+from proxycontroller.model.resources import ObjectKey
+
+
+@dataclass(frozen=True)
+class SourcedVirtualHost:
+    """A virtual host and the upstreams it was made from, so a dropped one can be explained by name."""
+
+    virtual_host: VirtualHost
+    sources: tuple[ObjectKey, ...]
+
+    def describe(self) -> str:
+        named = ", ".join(f"Upstream {key}" for key in self.sources)
+        return (
+            f"virtual host {self.virtual_host.name!r} (from {named})"
+            if named
+            else (f"virtual host {self.virtual_host.name!r}")
+        )
+
+
+@dataclass(frozen=True)
+class ListenerPlan:
+    """A listener without its virtual hosts, and the virtual hosts meant for it."""
+
+    listener: Listener
+    virtual_hosts: tuple[SourcedVirtualHost, ...]
+
+
+@dataclass(frozen=True)
+class ProxyPlan:
+    metadata: ObjectMeta
+    listeners: tuple[ListenerPlan, ...]

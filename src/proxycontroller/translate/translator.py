@@ -1,0 +1,30 @@
+"""Snapshot in, proxy plans out: the pure heart of the controller."""
+
+from __future__ import annotations
+
+from proxycontroller.config import ControllerConfig
+from proxycontroller.model.meta import ObjectMeta
+from proxycontroller.model.proxy import Listener
+from proxycontroller.model.snapshot import Snapshot
+from proxycontroller.translate.plan import ListenerPlan, ProxyPlan
+from proxycontroller.translate.strategies import Strategy
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "proxycontroller"
+
+
+def managed_labels() -> dict[str, str]:
+    """The label that marks a Proxy as ours. Never `created_by: gloo-gateway`: Gloo deletes those."""
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+
+
+def translate(snapshot: Snapshot, config: ControllerConfig, strategy: Strategy) -> list[ProxyPlan]:
+    routed = [u for u in snapshot.sorted_upstreams() if config.routes_namespace(u.metadata.namespace)]
+    virtual_hosts = tuple(strategy(routed, config.strategy))
+    listener = Listener(
+        name=config.listener.name,
+        bind_address=config.listener.bind_address,
+        bind_port=config.listener.bind_port,
+    )
+    metadata = ObjectMeta(name=config.proxy.name, namespace=config.proxy.namespace, labels=managed_labels())
+    return [ProxyPlan(metadata=metadata, listeners=(ListenerPlan(listener, virtual_hosts),))]
