@@ -107,9 +107,7 @@ class ManagedProcess:
             if ready():
                 return
             time.sleep(0.1)
-        raise ProcessFailedError(
-            f"{self.name} not ready after {timeout:.0f}s; log {self.log_path}:\n{self.log_tail()}"
-        )
+        raise ProcessFailedError(f"{self.name} not ready after {timeout:.0f}s; log {self.log_path}:\n{self.log_tail()}")
 
     def stop(self, grace: float = 10.0) -> None:
         popen = self._popen
