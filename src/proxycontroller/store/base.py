@@ -1,0 +1,48 @@
+"""One interface for where resources live, whatever the backend (Kubernetes, Gloo's directory, memory).
+
+This is what Gloo's solo-kit calls a resource client. Writes are optimistic: `replace` carries the
+resourceVersion it read and fails with ConflictError if the object changed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, Protocol, TypeVar
+
+from proxycontroller.model.resources import ObjectKey, Resource
+from proxycontroller.store.cache import ResourceCache
+
+R = TypeVar("R", bound=Resource)
+
+
+class ResourceClient(Protocol, Generic[R]):
+    kind: type[R]
+
+    async def get(self, key: ObjectKey) -> R | None:
+        """The object as stored now (not from a cache), or None."""
+        ...
+
+    async def create(self, resource: R) -> R:
+        """Raises AlreadyExistsError if the name is taken."""
+        ...
+
+    async def replace(self, resource: R) -> R:
+        """Writes metadata, spec and status as given; `metadata.resourceVersion` must be the one read.
+
+        Raises ConflictError when the stored object has moved on, NotFoundError when it is gone.
+        """
+        ...
+
+    async def delete(self, key: ObjectKey) -> None:
+        """Deleting what is already gone is not an error."""
+        ...
+
+    async def watch(
+        self, cache: ResourceCache[R], namespaces: Sequence[str] | None, labels: dict[str, str] | None = None
+    ) -> None:
+        """Keeps `cache` equal to the store's objects in `namespaces` (None: all) carrying `labels`.
+
+        Runs until cancelled: lists, then follows changes, and starts over with a fresh list after any
+        gap (a dropped connection, an expired resourceVersion), with capped backoff between failures.
+        """
+        ...

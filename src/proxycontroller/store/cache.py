@@ -1,0 +1,60 @@
+"""An informer's cache: the last known state of one kind of resource, and a signal when it changes.
+
+The watch loop of a store is the only writer; the reconciler reads it. Changes only set a flag, they carry
+no event: the reconciler is level-triggered and asks what exists, never what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+from proxycontroller.model.resources import ObjectKey, Resource
+
+R = TypeVar("R", bound=Resource)
+
+
+class ResourceCache(Generic[R]):
+    def __init__(self, kind: type[R], on_change: Callable[[], None] | None = None) -> None:
+        self.kind = kind
+        self._items: dict[ObjectKey, R] = {}
+        self._on_change = on_change
+        self.synced = asyncio.Event()  # set after the first complete list
+
+    def set_listener(self, on_change: Callable[[], None]) -> None:
+        self._on_change = on_change
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+
+    def replace_all(self, items: Iterable[R]) -> None:
+        """A fresh list from the store: what it holds now, whatever events were missed."""
+        fresh = {item.key: item for item in items}
+        changed = fresh.keys() != self._items.keys() or any(
+            self._items[key].metadata.resource_version != item.metadata.resource_version for key, item in fresh.items()
+        )
+        self._items = fresh
+        self.synced.set()
+        if changed:
+            self._changed()
+
+    def upsert(self, item: R) -> None:
+        old = self._items.get(item.key)
+        self._items[item.key] = item
+        if old is None or old.metadata.resource_version != item.metadata.resource_version or old != item:
+            self._changed()
+
+    def remove(self, key: ObjectKey) -> None:
+        if self._items.pop(key, None) is not None:
+            self._changed()
+
+    def get(self, key: ObjectKey) -> R | None:
+        return self._items.get(key)
+
+    def items(self) -> list[R]:
+        return list(self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
