@@ -28,9 +28,9 @@ class Harness:
         self.proxies = MemoryClient(Proxy)
         self.reconciler = Reconciler(config, host_header, self.upstreams, self.proxies)
 
-    async def converge(self, timeout: float = 5.0) -> None:
+    async def converge(self, within: float = 5.0) -> None:
         await asyncio.sleep(0)
-        await asyncio.wait_for(self.reconciler.converged.wait(), timeout)
+        await asyncio.wait_for(self.reconciler.converged.wait(), within)
 
     def virtual_host_names(self) -> list[str]:
         proxy = self.proxies.objects[PROXY_KEY]
