@@ -72,6 +72,9 @@ class ControllerConfig(_Settings):
     reconcile: ReconcileSettings = ReconcileSettings()
     # The namespace of the Gloo whose verdict (status.statuses.<ns>) the controller reports.
     gloo_namespace: str = "gloo-system"
+    # Told apart by the label app.kubernetes.io/instance, several controllers (say, one per team) can share
+    # a namespace without garbage-collecting each other's Proxies.
+    instance: str = "proxycontroller"
 
     @field_validator("namespaces")
     @classmethod

@@ -57,7 +57,10 @@ def test_default_config_reproduces_the_seed_proxy() -> None:
     document = to_cr(proxy)
     assert document["metadata"]["name"] == "my-cool-proxy"
     assert document["metadata"]["namespace"] == "gloo-system"
-    assert document["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "proxycontroller"}
+    assert document["metadata"]["labels"] == {
+        "app.kubernetes.io/managed-by": "proxycontroller",
+        "app.kubernetes.io/instance": "proxycontroller",
+    }
     assert document["spec"] == SEED_PROXY_SPEC
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from proxycontroller.config import ControllerConfig
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION, spec_json
 from proxycontroller.model.resources import Resource
-from proxycontroller.translate.translator import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from proxycontroller.translate.translator import managed_labels
 
 R = TypeVar("R", bound=Resource)
 
 
-def is_managed(resource: Resource) -> bool:
-    return (resource.metadata.labels or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+def is_managed(resource: Resource, config: ControllerConfig) -> bool:
+    """Ours: carries both labels, the managed-by and this controller instance's."""
+    labels = resource.metadata.labels or {}
+    return all(labels.get(key) == value for key, value in managed_labels(config).items())
 
 
 def with_compression(desired: R, spec_bytes: int, threshold: int) -> R:

@@ -90,7 +90,7 @@ class Reconciler:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self.upstream_client.watch(self.upstream_cache, namespaces))
             tasks.create_task(
-                self.proxy_client.watch(self.proxy_cache, [self.config.proxy.namespace], managed_labels())
+                self.proxy_client.watch(self.proxy_cache, [self.config.proxy.namespace], managed_labels(self.config))
             )
             tasks.create_task(self._periodic_resync())
             tasks.create_task(self._loop())
@@ -171,7 +171,7 @@ class Reconciler:
             await self._ensure(desired, result)
         self.metrics.virtual_hosts.set(virtual_hosts)
         for stored in self.proxy_cache.items():
-            if stored.key not in wanted and is_managed(stored):
+            if stored.key not in wanted and is_managed(stored, self.config):
                 await self.proxy_client.delete(stored.key)
                 self.proxy_cache.remove(stored.key)
                 self.metrics.writes_total.labels("delete").inc()
@@ -190,7 +190,7 @@ class Reconciler:
                     written = await self.proxy_client.create(desired)
                 except AlreadyExistsError:
                     current = await self.proxy_client.get(desired.key)
-                    if current is not None and not is_managed(current):
+                    if current is not None and not is_managed(current, self.config):
                         self._refuse_foreign(desired, result)
                         return
                     continue
@@ -198,7 +198,7 @@ class Reconciler:
                 self.metrics.writes_total.labels("create").inc()
                 result.created.append(desired.key)
                 return
-            if not is_managed(current):
+            if not is_managed(current, self.config):
                 self._refuse_foreign(desired, result)
                 return
             if not needs_write(current, desired, spec_bytes):
@@ -218,9 +218,9 @@ class Reconciler:
 
     def _refuse_foreign(self, desired: Proxy, result: PassResult) -> None:
         log.error(
-            "%s exists and is not managed by proxycontroller (no label %s); leaving it untouched",
+            "%s exists and is not managed by this controller (labels %s); leaving it untouched",
             desired.describe(),
-            next(iter(managed_labels().items())),
+            managed_labels(self.config),
         )
         result.skipped_foreign.append(desired.key)
 

@@ -40,6 +40,21 @@ class ResourceCache(Generic[R]):
         if changed:
             self._changed()
 
+    def replace_namespace(self, namespace: str, items: Iterable[R]) -> None:
+        """A fresh list of one namespace, for stores that watch several namespaces separately.
+        Does not mark the cache synced: the store does that once every namespace is listed."""
+        fresh = {item.key: item for item in items}
+        stale = [key for key in self._items if key.namespace == namespace and key not in fresh]
+        changed = bool(stale) or any(
+            (old := self._items.get(key)) is None or old.metadata.resource_version != item.metadata.resource_version
+            for key, item in fresh.items()
+        )
+        for key in stale:
+            del self._items[key]
+        self._items.update(fresh)
+        if changed:
+            self._changed()
+
     def upsert(self, item: R) -> None:
         old = self._items.get(item.key)
         self._items[item.key] = item

@@ -11,11 +11,12 @@ from proxycontroller.translate.strategies import Strategy
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "proxycontroller"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
-def managed_labels() -> dict[str, str]:
-    """The label that marks a Proxy as ours. Never `created_by: gloo-gateway`: Gloo deletes those."""
-    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+def managed_labels(config: ControllerConfig) -> dict[str, str]:
+    """The labels that mark a Proxy as this controller's. Never `created_by: gloo-gateway`: Gloo deletes those."""
+    return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, INSTANCE_LABEL: config.instance}
 
 
 def translate(snapshot: Snapshot, config: ControllerConfig, strategy: Strategy) -> list[ProxyPlan]:
@@ -26,5 +27,5 @@ def translate(snapshot: Snapshot, config: ControllerConfig, strategy: Strategy) 
         bind_address=config.listener.bind_address,
         bind_port=config.listener.bind_port,
     )
-    metadata = ObjectMeta(name=config.proxy.name, namespace=config.proxy.namespace, labels=managed_labels())
+    metadata = ObjectMeta(name=config.proxy.name, namespace=config.proxy.namespace, labels=managed_labels(config))
     return [ProxyPlan(metadata=metadata, listeners=(ListenerPlan(listener, virtual_hosts),))]

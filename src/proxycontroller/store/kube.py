@@ -1,0 +1,194 @@
+"""The Kubernetes backend: Gloo's custom resources through lightkube's asyncio client.
+
+Writes are create, or replace carrying the resourceVersion that was read (409 Conflict means re-read and
+decide again), so the spec becomes exactly what the controller wants and Gloo's status, written into the
+same object (Gloo's CRDs have no status subresource), is never clobbered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import httpx2
+from lightkube import ALL_NS, ApiError, AsyncClient, KubeConfig
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.types import on_error_raise
+
+from proxycontroller.model.encoding import DecodeError, from_cr, to_cr, wants_compression
+from proxycontroller.model.resources import ObjectKey, Resource
+from proxycontroller.store.cache import ResourceCache
+from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Resource)
+
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 30.0
+# Watches are re-opened this often even when healthy, as client-go does, so a silently dead connection
+# cannot stall the cache for long.
+WATCH_SERVER_TIMEOUT_SECONDS = 290
+LIST_CHUNK_SIZE = 500
+
+
+def make_async_client(kubeconfig: Path | None = None, context: str | None = None) -> AsyncClient:
+    """A client from a kubeconfig file, or from the environment (in-cluster service account, $KUBECONFIG,
+    ~/.kube/config, in lightkube's order)."""
+    config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
+    return AsyncClient(config=config.get(context_name=context) if context else config)
+
+
+def backoff_delay(failures: int) -> float:
+    """Capped exponential backoff with jitter, so many controllers do not reconnect in lockstep."""
+    delay: float = min(BACKOFF_BASE_SECONDS * 2 ** max(failures - 1, 0), BACKOFF_CAP_SECONDS)
+    return delay * random.uniform(0.5, 1.0)
+
+
+class KubeClient(Generic[R]):
+    def __init__(self, kind: type[R], client: AsyncClient) -> None:
+        self.kind = kind
+        self._client = client
+        info = kind.KIND
+        self._resource = create_namespaced_resource(info.group, info.version, info.kind, info.plural)
+        self.expired_relists = 0  # how often a watch found its resourceVersion compacted away (410 Gone)
+
+    def _decode(self, raw: Any) -> R:
+        return from_cr(self.kind, raw.to_dict() if hasattr(raw, "to_dict") else raw)
+
+    def _encode(self, resource: R) -> Any:
+        return self._resource.from_dict(to_cr(resource, compress=wants_compression(resource)))
+
+    async def get(self, key: ObjectKey) -> R | None:
+        try:
+            raw = await self._client.get(self._resource, key.name, namespace=key.namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise StoreError(f"{self.kind.KIND.kind} {key}: get failed: {exc.status.message}") from exc
+        return self._decode(raw)
+
+    async def create(self, resource: R) -> R:
+        try:
+            raw = await self._client.create(self._encode(resource))
+        except ApiError as exc:
+            if exc.status.code == 409:
+                raise AlreadyExistsError(f"{resource.describe()} already exists") from exc
+            raise StoreError(f"{resource.describe()}: create failed: {exc.status.message}") from exc
+        return self._decode(raw)
+
+    async def replace(self, resource: R) -> R:
+        try:
+            raw = await self._client.replace(self._encode(resource))
+        except ApiError as exc:
+            if exc.status.code == 409:
+                raise ConflictError(f"{resource.describe()} changed since it was read") from exc
+            if exc.status.code == 404:
+                raise NotFoundError(f"{resource.describe()} is gone") from exc
+            raise StoreError(f"{resource.describe()}: replace failed: {exc.status.message}") from exc
+        return self._decode(raw)
+
+    async def delete(self, key: ObjectKey) -> None:
+        try:
+            await self._client.delete(self._resource, key.name, namespace=key.namespace)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise StoreError(f"{self.kind.KIND.kind} {key}: delete failed: {exc.status.message}") from exc
+
+    async def watch(
+        self, cache: ResourceCache[R], namespaces: Sequence[str] | None, labels: dict[str, str] | None = None
+    ) -> None:
+        scopes: list[str] = list(namespaces) if namespaces is not None else [ALL_NS]
+        pending = set(scopes)
+
+        def listed(scope: str) -> None:
+            pending.discard(scope)
+            if not pending:
+                cache.synced.set()
+
+        async with asyncio.TaskGroup() as tasks:
+            for scope in scopes:
+                tasks.create_task(self._inform(cache, scope, labels, listed))
+
+    async def _inform(
+        self, cache: ResourceCache[R], scope: str, labels: dict[str, str] | None, listed: Callable[[str], None]
+    ) -> None:
+        """List, then watch from the list's resourceVersion; relist on 410 Gone, back off on failures."""
+        what = f"{self.kind.KIND.plural} in {'all namespaces' if scope == ALL_NS else scope}"
+        failures = 0
+        while True:
+            try:
+                items, version = await self._list(scope, labels)
+                if scope == ALL_NS:
+                    cache.replace_all(items)
+                else:
+                    cache.replace_namespace(scope, items)
+                listed(scope)
+                failures = 0
+                async for event, raw in self._events(scope, labels, version):
+                    if event == "BOOKMARK":
+                        continue  # only moves the resourceVersion forward, which the watch driver tracks
+                    key = ObjectKey(raw.metadata.namespace or "", raw.metadata.name or "")
+                    if event == "DELETED":
+                        cache.remove(key)
+                        continue
+                    decoded = self._decode_or_warn(raw)
+                    if decoded is None:
+                        cache.remove(key)  # an object we cannot read must not keep an older reading alive
+                    else:
+                        cache.upsert(decoded)
+            except (ApiError, httpx2.HTTPStatusError) as exc:
+                code = exc.status.code if isinstance(exc, ApiError) else exc.response.status_code
+                if code == 410:
+                    self.expired_relists += 1
+                    log.info("watch of %s: resourceVersion expired (410 Gone); relisting", what)
+                    continue
+                failures += 1
+                delay = backoff_delay(failures)
+                log.warning("watch of %s failed (%s); retrying in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+            except (httpx2.HTTPError, OSError) as exc:
+                failures += 1
+                delay = backoff_delay(failures)
+                log.warning("watch of %s: connection lost (%s); relisting in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+
+    def _decode_or_warn(self, raw: Any) -> R | None:
+        try:
+            return self._decode(raw)
+        except DecodeError as exc:
+            log.warning("skipping unreadable %s: %s", self.kind.KIND.kind, exc)
+            return None
+
+    async def _list(self, scope: str, labels: dict[str, str] | None) -> tuple[list[R], str]:
+        selector: Any = dict(labels) if labels else None
+        listing = self._client.list(self._resource, namespace=scope, labels=selector, chunk_size=LIST_CHUNK_SIZE)
+        items = []
+        async for raw in listing:
+            decoded = self._decode_or_warn(raw)
+            if decoded is not None:
+                items.append(decoded)
+        return items, listing.resourceVersion
+
+    def _events(self, scope: str, labels: dict[str, str] | None, version: str) -> AsyncIterator[tuple[str, Any]]:
+        # lightkube's public watch() does not ask for bookmarks; its request builder does take the parameter.
+        # Bookmarks keep the resourceVersion fresh on quiet watches, so a reconnect rarely needs a relist.
+        generic = self._client._client
+        request = generic.prepare_request(
+            "list",
+            res=self._resource,
+            namespace=scope,
+            watch=True,
+            params={
+                "timeoutSeconds": WATCH_SERVER_TIMEOUT_SECONDS,
+                "resourceVersion": version,
+                "allowWatchBookmarks": "true",
+                "labelSelector": ",".join(f"{k}={v}" for k, v in (labels or {}).items()) or None,
+            },
+        )
+        events: AsyncIterator[tuple[str, Any]] = generic.watch(request, on_error=on_error_raise)
+        return events
