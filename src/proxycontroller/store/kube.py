@@ -56,6 +56,7 @@ class KubeClient(Generic[R]):
         info = kind.KIND
         self._resource = create_namespaced_resource(info.group, info.version, info.kind, info.plural)
         self.expired_relists = 0  # how often a watch found its resourceVersion compacted away (410 Gone)
+        self.lists = 0  # full lists done by watches (the first one, and one per 410 Gone)
 
     def _decode(self, raw: Any) -> R:
         return from_cr(self.kind, raw.to_dict() if hasattr(raw, "to_dict") else raw)
@@ -117,21 +118,27 @@ class KubeClient(Generic[R]):
     async def _inform(
         self, cache: ResourceCache[R], scope: str, labels: dict[str, str] | None, listed: Callable[[str], None]
     ) -> None:
-        """List, then watch from the list's resourceVersion; relist on 410 Gone, back off on failures."""
+        """List, then watch from the list's resourceVersion. A dropped connection resumes the watch from the
+        last resourceVersion seen (after capped backoff); only 410 Gone, when that version has been compacted
+        away, costs a full relist."""
         what = f"{self.kind.KIND.plural} in {'all namespaces' if scope == ALL_NS else scope}"
         failures = 0
+        version: str | None = None
         while True:
             try:
-                items, version = await self._list(scope, labels)
-                if scope == ALL_NS:
-                    cache.replace_all(items)
-                else:
-                    cache.replace_namespace(scope, items)
-                listed(scope)
-                failures = 0
+                if version is None:
+                    items, version = await self._list(scope, labels)
+                    if scope == ALL_NS:
+                        cache.replace_all(items)
+                    else:
+                        cache.replace_namespace(scope, items)
+                    listed(scope)
+                    self.lists += 1
                 async for event, raw in self._events(scope, labels, version):
+                    failures = 0
+                    version = raw.metadata.resourceVersion or version
                     if event == "BOOKMARK":
-                        continue  # only moves the resourceVersion forward, which the watch driver tracks
+                        continue  # it only moves the resourceVersion forward
                     key = ObjectKey(raw.metadata.namespace or "", raw.metadata.name or "")
                     if event == "DELETED":
                         cache.remove(key)
@@ -145,6 +152,7 @@ class KubeClient(Generic[R]):
                 code = exc.status.code if isinstance(exc, ApiError) else exc.response.status_code
                 if code == 410:
                     self.expired_relists += 1
+                    version = None
                     log.info("watch of %s: resourceVersion expired (410 Gone); relisting", what)
                     continue
                 failures += 1
@@ -154,7 +162,7 @@ class KubeClient(Generic[R]):
             except (httpx2.HTTPError, OSError) as exc:
                 failures += 1
                 delay = backoff_delay(failures)
-                log.warning("watch of %s: connection lost (%s); relisting in %.1fs", what, exc, delay)
+                log.warning("watch of %s: connection lost (%s); reconnecting in %.1fs", what, exc, delay)
                 await asyncio.sleep(delay)
 
     def _decode_or_warn(self, raw: Any) -> R | None:
