@@ -32,6 +32,12 @@ FAST = ReconcileSettings(coalesce_window_seconds=0.1, max_delay_seconds=1.0)
 _ids = itertools.count()
 
 
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A lightkube generic object as the plain dict the API server sent."""
+    result: dict[str, Any] = obj.to_dict()
+    return result
+
+
 def upstream_cr(name: str, namespace: str, port: int = 8080) -> Any:
     return UpstreamCR.from_dict(
         {
@@ -58,9 +64,9 @@ class Scenario:
     async def stored_proxy(self) -> Proxy | None:
         try:
             raw = await self.admin.get(ProxyCR, self.key.name, namespace=self.key.namespace)
-        except Exception:  # noqa: BLE001 - 404 and friends: not there
+        except Exception:  # 404 and friends: not there
             return None
-        return from_cr(Proxy, raw.to_dict())
+        return from_cr(Proxy, as_dict(raw))
 
     async def routed_names(self) -> list[str] | None:
         proxy = await self.stored_proxy()
@@ -102,14 +108,14 @@ async def admin(kube_cluster: KubeTestCluster) -> AsyncIterator[AsyncClient]:
 
 
 @pytest.fixture
-async def scenario(kube_cluster: KubeTestCluster, admin: AsyncClient) -> AsyncIterator[Scenario]:
+async def scenario(kube_cluster: KubeTestCluster, admin: AsyncClient) -> Scenario:
     n = next(_ids)
     namespace = f"team-{n}"
     await admin.create(Namespace(metadata=ObjectMeta(name=namespace)))
     config = ControllerConfig(
         proxy=ProxySettings(name=f"proxy-{n}"), namespaces=(namespace,), instance=f"test-{n}", reconcile=FAST
     )
-    yield Scenario(kube_cluster, admin, namespace, config)
+    return Scenario(kube_cluster, admin, namespace, config)
 
 
 @asynccontextmanager
@@ -210,9 +216,11 @@ async def test_a_foreign_proxy_is_never_touched(scenario: Scenario) -> None:
         await scenario.settled()
         assert reconciler.total_writes == 0
     after = await scenario.admin.get(ProxyCR, scenario.key.name, namespace=scenario.key.namespace)
-    assert after.metadata.resourceVersion == created.metadata.resourceVersion
-    after_gateway = await scenario.admin.get(ProxyCR, gateway.metadata.name, namespace=scenario.key.namespace)
-    assert after_gateway.metadata.resourceVersion == gateway_created.metadata.resourceVersion
+    assert as_dict(after)["metadata"]["resourceVersion"] == as_dict(created)["metadata"]["resourceVersion"]
+    after_gateway = await scenario.admin.get(ProxyCR, f"gateway-{scenario.key.name}", namespace=scenario.key.namespace)
+    assert (
+        as_dict(after_gateway)["metadata"]["resourceVersion"] == as_dict(gateway_created)["metadata"]["resourceVersion"]
+    )
 
 
 async def test_an_edited_or_deleted_managed_proxy_is_restored(scenario: Scenario) -> None:
