@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -67,6 +69,136 @@ def render_command(paths: tuple[str, ...], config_path: Path | None, namespaces:
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(text, nl=False)
+
+
+def _backend_options(command: Callable[..., None]) -> Callable[..., None]:
+    options = [
+        click.option(
+            "--config-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Gloo's directory config source (its --dir tree's config/ folder) instead of a cluster.",
+        ),
+        click.option(
+            "--kubeconfig",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="Kubeconfig file; default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
+        ),
+        click.option("--context", help="Kubeconfig context to use."),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Controller configuration (YAML).",
+        ),
+        click.option(
+            "-n",
+            "--namespace",
+            "namespaces",
+            multiple=True,
+            help="Route upstreams of this namespace (repeatable; * for all). Overrides the config.",
+        ),
+        click.option(
+            "--proxy-namespace", help="Namespace of the Proxy (Gloo's write namespace). Overrides the config."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _full_config(
+    config_path: Path | None, namespaces: tuple[str, ...], proxy_namespace: str | None
+) -> ControllerConfig:
+    config = _config(config_path, namespaces)
+    if proxy_namespace:
+        config = config.model_copy(update={"proxy": config.proxy.model_copy(update={"namespace": proxy_namespace})})
+    return config
+
+
+@main.command("run")
+@_backend_options
+@click.option(
+    "--probe-address",
+    default="127.0.0.1:9091",
+    show_default=True,
+    help="host:port for /metrics, /healthz and /readyz; empty to disable.",
+)
+@click.option(
+    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+def run_command(
+    config_dir: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    config_path: Path | None,
+    namespaces: tuple[str, ...],
+    proxy_namespace: str | None,
+    probe_address: str,
+    log_level: str,
+) -> None:
+    """Watch Upstreams and keep the managed Proxy up to date until stopped (Ctrl-C, SIGTERM)."""
+    import asyncio
+
+    from proxycontroller.manager.backends import BackendChoice
+    from proxycontroller.manager.run import run_controller
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of file changes at INFO
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # and lightkube's HTTP client every request
+    try:
+        config = _full_config(config_path, namespaces, proxy_namespace)
+        host, _, port = probe_address.rpartition(":")
+        if probe_address and (not host or not port.isdigit()):
+            raise ConfigError(f"--probe-address: expected host:port, got {probe_address!r}")
+        choice = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context)
+        asyncio.run(run_controller(config, choice, host or None, int(port or 0)))
+    except (ConfigError, StrategyError) as exc:
+        _fail(str(exc))
+
+
+@main.command("status")
+@_backend_options
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the store.")
+def status_command(
+    config_dir: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    config_path: Path | None,
+    namespaces: tuple[str, ...],
+    proxy_namespace: str | None,
+    timeout: float,
+) -> None:
+    """List the managed Proxies: virtual hosts, size, and Gloo's verdict."""
+    import asyncio
+
+    from proxycontroller.manager.backends import BackendChoice
+    from proxycontroller.manager.run import managed_proxies
+
+    try:
+        config = _full_config(config_path, namespaces, proxy_namespace)
+        choice = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context)
+        reports = asyncio.run(managed_proxies(config, choice, timeout))
+    except (ConfigError, TimeoutError) as exc:
+        _fail(str(exc) or f"no answer from {choice.describe()} within {timeout}s")
+        return
+    if not reports:
+        click.echo(f"no Proxy managed by instance {config.instance!r} in namespace {config.proxy.namespace}")
+        return
+    header = ("PROXY", "VIRTUAL HOSTS", "SPEC BYTES", "COMPRESSED", "GLOO", "REASON")
+    rows = [
+        (
+            f"{r.namespace}/{r.name}",
+            str(r.virtual_hosts),
+            str(r.spec_bytes),
+            "yes" if r.compressed else "no",
+            r.state,
+            r.reason.replace("\n", " ")[:120],
+        )
+        for r in reports
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,100 @@
+"""`proxycontroller run`: the controller until it is stopped; `status`: what the managed Proxies look like."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from proxycontroller.config import ControllerConfig
+from proxycontroller.manager.backends import BackendChoice, open_backend
+from proxycontroller.manager.probes import ProbeServer
+from proxycontroller.model.encoding import spec_json
+from proxycontroller.model.resources import Proxy
+from proxycontroller.reconcile.loop import Reconciler
+from proxycontroller.reconcile.metrics import Metrics
+from proxycontroller.store.cache import ResourceCache
+from proxycontroller.translate.strategies import resolve_strategy
+from proxycontroller.translate.translator import managed_labels
+
+log = logging.getLogger(__name__)
+
+
+async def run_controller(
+    config: ControllerConfig, choice: BackendChoice, probe_host: str | None, probe_port: int
+) -> None:
+    """Runs until SIGINT or SIGTERM."""
+    backend = open_backend(choice)
+    metrics = Metrics()
+    reconciler = Reconciler(config, resolve_strategy(config.strategy), backend.upstreams, backend.proxies, metrics)
+    probes = (
+        ProbeServer(probe_host, probe_port, metrics.registry, lambda: reconciler.ready).start() if probe_host else None
+    )
+    if probes is not None:
+        log.info("metrics and probes on http://%s:%d (/metrics, /healthz, /readyz)", probe_host, probes.port)
+    log.info(
+        "routing upstreams of %s into Proxy %s/%s, backend: %s",
+        "all namespaces" if config.all_namespaces else ", ".join(config.namespaces),
+        config.proxy.namespace,
+        config.proxy.name,
+        choice.describe(),
+    )
+    task = asyncio.create_task(reconciler.run())
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, task.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        if probes is not None:
+            probes.stop()
+        await backend.close()
+        log.info("stopped")
+
+
+@dataclass(frozen=True)
+class ProxyReport:
+    namespace: str
+    name: str
+    virtual_hosts: int
+    spec_bytes: int
+    compressed: bool
+    state: str
+    reason: str
+
+
+def report(proxy: Proxy, config: ControllerConfig) -> ProxyReport:
+    hosts = sum(
+        len(listener.http_listener.virtual_hosts or [])
+        for listener in proxy.spec.listeners or []
+        if listener.http_listener is not None
+    )
+    status = proxy.status_from(config.gloo_namespace)
+    state = status.parsed_state if status else None
+    return ProxyReport(
+        namespace=proxy.metadata.namespace,
+        name=proxy.metadata.name,
+        virtual_hosts=hosts,
+        spec_bytes=len(spec_json(proxy.spec.to_json_dict())),
+        compressed=(proxy.metadata.annotations or {}).get("gloo.solo.io/compress") == "true",
+        state=state.name.title() if state is not None else "(no verdict yet)",
+        reason=(status.reason or "") if status else "",
+    )
+
+
+async def managed_proxies(config: ControllerConfig, choice: BackendChoice, timeout: float) -> list[ProxyReport]:
+    """One list of this controller's Proxies, through the same watch the controller uses."""
+    backend = open_backend(choice)
+    cache = ResourceCache(Proxy)
+    task = asyncio.create_task(backend.proxies.watch(cache, [config.proxy.namespace], managed_labels(config)))
+    try:
+        await asyncio.wait_for(cache.synced.wait(), timeout)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await backend.close()
+    return [report(proxy, config) for proxy in sorted(cache.items(), key=lambda p: p.key)]
