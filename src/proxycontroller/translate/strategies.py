@@ -6,10 +6,11 @@ it does no I/O. Teams extend the controller by writing one (see `StrategySetting
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Sequence
 from typing import Protocol
+
+from pydantic import TypeAdapter
 
 from proxycontroller.config import StrategySettings
 from proxycontroller.model.meta import ResourceRef
@@ -32,26 +33,45 @@ def route_to(upstream: Upstream, prefix: str = "/", options: RouteOptions | None
     return Route(matchers=[Matcher(prefix=prefix)], route_action=action, options=options)
 
 
-@functools.lru_cache(maxsize=200_000)
-def _host_header_virtual_host(name: str, namespace: str, domain_templates: tuple[str, ...]) -> VirtualHost:
-    # Memoized: the virtual host depends on nothing but these arguments, and building pydantic models is
-    # the dominant cost of a translation. Callers must not mutate the returned model (validation copies).
-    domains = [template.format(name=name, namespace=namespace) for template in domain_templates]
-    destination = Destination(upstream=ResourceRef(name=name, namespace=namespace))
-    route = Route(matchers=[Matcher(prefix="/")], route_action=RouteAction(single=destination))
-    return VirtualHost(name=name, domains=domains, routes=[route])
+_VIRTUAL_HOSTS = TypeAdapter(list[VirtualHost])
+_HostKey = tuple[str, str, tuple[str, ...]]
+_memo: dict[_HostKey, VirtualHost] = {}
+
+
+def _host_header_document(name: str, namespace: str, domain_templates: tuple[str, ...]) -> dict[str, object]:
+    return {
+        "name": name,
+        "domains": [template.format(name=name, namespace=namespace) for template in domain_templates],
+        "routes": [
+            {
+                "matchers": [{"prefix": "/"}],
+                "routeAction": {"single": {"upstream": {"name": name, "namespace": namespace}}},
+            }
+        ],
+    }
 
 
 def host_header(upstreams: Sequence[Upstream], settings: StrategySettings) -> list[SourcedVirtualHost]:
     """The seed's strategy: one virtual host per upstream, named after it, matched by Host header."""
     templates = settings.domain_templates
-    return [
-        SourcedVirtualHost(
-            _host_header_virtual_host(upstream.metadata.name, upstream.metadata.namespace, templates),
-            (upstream.key,),
-        )
-        for upstream in upstreams
-    ]
+    keys = [(u.metadata.name, u.metadata.namespace, templates) for u in upstreams]
+    # A virtual host depends on nothing but its key, and building pydantic models dominates a translation:
+    # the ones not built before are validated in a single call, and all are kept for the next translation.
+    # Callers must not mutate the returned models (validation copies what it changes).
+    missing = list(dict.fromkeys(key for key in keys if key not in _memo))
+    if missing:
+        built = _VIRTUAL_HOSTS.validate_python([_host_header_document(*key) for key in missing])
+        _memo.update(zip(missing, built, strict=True))
+    if len(_memo) > 2 * len(keys) + 10_000:  # forget hosts of upstreams long gone
+        wanted = set(keys)
+        for key in [key for key in _memo if key not in wanted]:
+            del _memo[key]
+    return [SourcedVirtualHost(_memo[key], (upstream.key,)) for key, upstream in zip(keys, upstreams, strict=True)]
+
+
+def clear_memo() -> None:
+    """Forgets every virtual host built so far (benchmarks measure cold translations with it)."""
+    _memo.clear()
 
 
 def path_prefix(upstreams: Sequence[Upstream], settings: StrategySettings) -> list[SourcedVirtualHost]:

@@ -1,0 +1,117 @@
+"""Time and peak memory to translate and serialize 1k, 10k and 50k upstreams.
+
+Baseline, measured in the same run: a port of the seed's makeDesiredProxy to Python: one loop building
+plain dicts, no validation, no determinism (input order), no Gloo rules. Run: .venv/bin/python -m benchmarks.translate
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from typing import Any
+
+from benchmarks.common import peak_memory, table, timed
+from proxycontroller.config import ControllerConfig
+from proxycontroller.model.encoding import to_cr
+from proxycontroller.model.resources import Upstream
+from proxycontroller.model.snapshot import DesiredState, Snapshot
+from proxycontroller.translate import strategies
+from proxycontroller.validate.desired import desired_state
+
+
+def make_upstreams(count: int) -> list[Upstream]:
+    upstreams = [
+        Upstream.model_validate(
+            {
+                "metadata": {"name": f"default-service-{i}-8080", "namespace": "gloo-system"},
+                "spec": {"kube": {"serviceName": f"service-{i}", "serviceNamespace": "default", "servicePort": 8080}},
+            }
+        )
+        for i in range(count)
+    ]
+    random.Random(count).shuffle(upstreams)
+    return upstreams
+
+
+def seed_port(upstreams: list[Upstream]) -> dict[str, Any]:
+    """makeDesiredProxy from the seed, line for line."""
+    virtual_hosts = []
+    for upstream in upstreams:
+        ref = {"name": upstream.metadata.name, "namespace": upstream.metadata.namespace}
+        virtual_hosts.append(
+            {
+                "name": upstream.metadata.name,
+                "domains": [upstream.metadata.name],
+                "routes": [{"matchers": [{"prefix": "/"}], "routeAction": {"single": {"upstream": ref}}}],
+            }
+        )
+    return {
+        "metadata": {"namespace": "gloo-system", "name": "my-cool-proxy"},
+        "listeners": [
+            {
+                "name": "my-amazing-listener",
+                "bindAddress": "::",
+                "bindPort": 8080,
+                "httpListener": {"virtualHosts": virtual_hosts},
+            }
+        ],
+    }
+
+
+def measure(size: int, config: ControllerConfig) -> tuple[str, ...]:
+    upstreams = make_upstreams(size)
+    snapshot = Snapshot.of(upstreams)
+
+    def cold() -> DesiredState:
+        strategies.clear_memo()  # every virtual host built anew
+        return desired_state(snapshot, config, strategies.host_header)
+
+    state, cold_s = timed(cold)
+    _, warm_s = timed(lambda: desired_state(snapshot, config, strategies.host_header))
+    proxy = state.proxies[0]
+    text, serialize_s = timed(lambda: json.dumps(to_cr(proxy)))
+    seed, seed_s = timed(lambda: seed_port(upstreams))
+    _, seed_serialize_s = timed(lambda: json.dumps(seed))
+    memory = peak_memory(cold)
+    return (
+        f"{size:,}",
+        f"{cold_s * 1000:.0f}",
+        f"{warm_s * 1000:.0f}",
+        f"{serialize_s * 1000:.0f}",
+        f"{seed_s * 1000:.0f}",
+        f"{seed_serialize_s * 1000:.0f}",
+        f"{cold_s / seed_s:.1f}x",
+        f"{cold_s / size * 1e6:.1f}",
+        f"{memory / 2**20:.0f}",
+        f"{len(text) / 2**20:.1f}",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
+    args = parser.parse_args()
+    config = ControllerConfig()
+    rows = [measure(size, config) for size in args.sizes]
+    print(
+        table(
+            (
+                "upstreams",
+                "translate cold ms",
+                "translate warm ms",
+                "serialize ms",
+                "seed port ms",
+                "seed serialize ms",
+                "cold / seed",
+                "cold µs per upstream",
+                "peak MiB",
+                "JSON MiB",
+            ),
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
