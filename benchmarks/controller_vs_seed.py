@@ -1,0 +1,235 @@
+"""The controller against a port of the seed's loop, side by side in one run on a real kube-apiserver.
+
+1. A burst of upstream creations: time until the Proxy routes all of them, and how many writes it took.
+   The seed's loop sleeps one second per event, so its burst is smaller (--seed-burst); its per-event cost is
+   reported and extrapolated to the full burst, labelled as such.
+2. With many upstreams present, the latency from creating one more to a stored Proxy that routes it,
+   beside the time of one raw write (PUT) of the same Proxy, measured in the same run.
+
+Run: .venv/bin/python -m benchmarks.controller_vs_seed [--burst 1000 --seed-burst 30 --present 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from lightkube import AsyncClient, KubeConfig
+
+from benchmarks.common import table
+from benchmarks.seed_loop import ProxyCR, SeedLoop, UpstreamCR
+from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSettings
+from proxycontroller.infra.apiserver import KubeTestCluster, kube_test_cluster
+from proxycontroller.model.encoding import from_cr
+from proxycontroller.model.resources import Proxy, Upstream
+from proxycontroller.reconcile.loop import Reconciler, cancel
+from proxycontroller.store.kube import KubeClient, make_async_client
+from proxycontroller.translate.strategies import host_header
+
+CONCURRENCY = 32
+
+
+def upstream(name: str) -> Any:
+    return UpstreamCR.from_dict(
+        {
+            "apiVersion": "gloo.solo.io/v1",
+            "kind": "Upstream",
+            "metadata": {"name": name, "namespace": "gloo-system"},
+            "spec": {"static": {"hosts": [{"addr": "127.0.0.1", "port": 8080}]}},
+        }
+    )
+
+
+async def create_all(admin: AsyncClient, names: list[str]) -> None:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(name: str) -> None:
+        async with gate:
+            await admin.create(upstream(name))
+
+    await asyncio.gather(*(one(name) for name in names))
+
+
+async def delete_all_upstreams(admin: AsyncClient) -> None:
+    await admin.deletecollection(UpstreamCR, namespace="gloo-system")
+
+
+async def routed(admin: AsyncClient, proxy: str) -> set[str]:
+    try:
+        raw: Any = await admin.get(ProxyCR, proxy, namespace="gloo-system")
+    except Exception:  # not written yet
+        return set()
+    model = from_cr(Proxy, raw.to_dict())
+    if not model.spec.listeners or model.spec.listeners[0].http_listener is None:
+        return set()
+    return {vh.name for vh in model.spec.listeners[0].http_listener.virtual_hosts or []}
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not converged within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def ours(cluster: KubeTestCluster, proxy: str):  # type: ignore[no-untyped-def]
+    client = make_async_client(cluster.controller_kubeconfig)
+    config = ControllerConfig(proxy=ProxySettings(name=proxy), instance=proxy, reconcile=ReconcileSettings())
+    reconciler = Reconciler(config, host_header, KubeClient(Upstream, client), KubeClient(Proxy, client))
+    task = asyncio.create_task(reconciler.run())
+    try:
+        yield reconciler
+    finally:
+        await cancel(task)
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def seed(cluster: KubeTestCluster, proxy: str):  # type: ignore[no-untyped-def]
+    client = AsyncClient(KubeConfig.from_file(cluster.controller_kubeconfig))
+    loop = SeedLoop(client, proxy)
+    task = asyncio.create_task(loop.run())
+    try:
+        yield loop
+    finally:
+        await cancel(task)
+        await client.close()
+
+
+async def burst(cluster: KubeTestCluster, admin: AsyncClient, size: int, which: str) -> tuple[float, int]:
+    """Seconds from the first creation until the Proxy routes every upstream, and writes made meanwhile."""
+    await delete_all_upstreams(admin)
+    proxy = f"burst-{which}"
+    names = [f"{which}-svc-{i:05d}" for i in range(size)]
+    runner = ours if which == "ours" else seed
+    async with runner(cluster, proxy) as controller:
+        await asyncio.sleep(2)  # caches synced, first (empty) Proxy written
+        writes_before = controller.total_writes if which == "ours" else controller.writes
+        start = time.monotonic()
+        await create_all(admin, names)
+
+        async def done() -> bool:
+            return await routed(admin, proxy) == set(names)
+
+        await wait_until(done, timeout=max(120.0, size * 2.0), interval=0.1)
+        elapsed = time.monotonic() - start
+        writes = (controller.writes if which == "seed" else controller.total_writes) - writes_before
+    return elapsed, writes
+
+
+async def single_change_latency(
+    cluster: KubeTestCluster, admin: AsyncClient, present: int, samples: int
+) -> tuple[list[float], list[float]]:
+    await delete_all_upstreams(admin)
+    await create_all(admin, [f"present-{i:05d}" for i in range(present)])
+    proxy = "latency-ours"
+    latencies: list[float] = []
+    raw_writes: list[float] = []
+    async with ours(cluster, proxy) as reconciler:
+
+        async def all_present() -> bool:
+            return len(await routed(admin, proxy)) == present
+
+        await wait_until(all_present, timeout=300, interval=0.5)
+        await asyncio.wait_for(reconciler.converged.wait(), 120)
+        for i in range(samples):
+            name = f"probe-{i}"
+            start = time.monotonic()
+            await admin.create(upstream(name))
+
+            async def has_it(name: str = name) -> bool:
+                return name in await routed(admin, proxy)
+
+            await wait_until(has_it, timeout=60, interval=0.01)
+            latencies.append(time.monotonic() - start)
+            await asyncio.sleep(1.0)
+        # One raw write of the same Proxy, for comparison: GET it and PUT it back unchanged but for a label.
+        for i in range(samples):
+            raw: Any = await admin.get(ProxyCR, proxy, namespace="gloo-system")
+            raw.metadata.labels = {**(raw.metadata.labels or {}), "bench": str(i)}
+            start = time.monotonic()
+            await admin.replace(raw)
+            raw_writes.append(time.monotonic() - start)
+    return latencies, raw_writes
+
+
+async def run(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp, kube_test_cluster(Path(tmp)) as cluster:
+        admin = AsyncClient(KubeConfig.from_file(cluster.admin_kubeconfig), field_manager="bench")
+        try:
+            ours_s, ours_writes = await burst(cluster, admin, args.burst, "ours")
+            seed_s, seed_writes = await burst(cluster, admin, args.seed_burst, "seed")
+            seed_per_event = seed_s / args.seed_burst
+            seed_full = seed_per_event * args.burst
+            print(
+                f"\nBurst of upstream creations (ours: {args.burst}; seed measured on {args.seed_burst}, extrapolated):"
+            )
+            print(
+                table(
+                    ("controller", "burst", "converged s", "writes"),
+                    [
+                        ("proxycontroller", args.burst, f"{ours_s:.2f}", ours_writes),
+                        ("seed loop (measured)", args.seed_burst, f"{seed_s:.2f}", seed_writes),
+                        (
+                            "seed loop (extrapolated)",
+                            args.burst,
+                            f"{seed_full:.0f}",
+                            round(seed_writes / args.seed_burst * args.burst),
+                        ),
+                    ],
+                )
+            )
+            print(
+                f"convergence: {seed_full / ours_s:.0f}x faster; writes: "
+                f"{(seed_writes / args.seed_burst * args.burst) / max(ours_writes, 1):.0f}x fewer"
+            )
+            latencies, raw_writes = await single_change_latency(cluster, admin, args.present, args.samples)
+            median_latency, median_raw = statistics.median(latencies), statistics.median(raw_writes)
+            print(f"\nOne upstream created with {args.present} present, until the stored Proxy routes it:")
+            print(
+                table(
+                    ("what", "median ms", "min ms", "max ms"),
+                    [
+                        (
+                            "proxycontroller, change to stored Proxy",
+                            f"{median_latency * 1000:.0f}",
+                            f"{min(latencies) * 1000:.0f}",
+                            f"{max(latencies) * 1000:.0f}",
+                        ),
+                        (
+                            "one raw PUT of the same Proxy",
+                            f"{median_raw * 1000:.0f}",
+                            f"{min(raw_writes) * 1000:.0f}",
+                            f"{max(raw_writes) * 1000:.0f}",
+                        ),
+                        ("seed loop (1 s sleep + re-read + write)", f">= {1000 + median_raw * 1000:.0f}", "", ""),
+                    ],
+                )
+            )
+            print(f"latency / raw write: {median_latency / median_raw:.2f}x")
+        finally:
+            await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--seed-burst", type=int, default=30)
+    parser.add_argument("--present", type=int, default=10000)
+    parser.add_argument("--samples", type=int, default=5)
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
