@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from proxycontroller.config import ControllerConfig
 from proxycontroller.manager.backends import BackendChoice, open_backend
 from proxycontroller.manager.probes import ProbeServer
-from proxycontroller.model.encoding import spec_json
 from proxycontroller.model.resources import Proxy
 from proxycontroller.reconcile.loop import Reconciler
 from proxycontroller.reconcile.metrics import Metrics
@@ -78,7 +77,7 @@ def report(proxy: Proxy, config: ControllerConfig) -> ProxyReport:
         namespace=proxy.metadata.namespace,
         name=proxy.metadata.name,
         virtual_hosts=hosts,
-        spec_bytes=len(spec_json(proxy.spec.to_json_dict())),
+        spec_bytes=len(proxy.spec.to_json_bytes()),
         compressed=(proxy.metadata.annotations or {}).get("gloo.solo.io/compress") == "true",
         state=state.name.title() if state is not None else "(no verdict yet)",
         reason=(status.reason or "") if status else "",

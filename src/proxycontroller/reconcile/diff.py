@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TypeVar
 
 from proxycontroller.config import ControllerConfig
-from proxycontroller.model.encoding import COMPRESS_ANNOTATION, spec_json
+from proxycontroller.model.encoding import COMPRESS_ANNOTATION
 from proxycontroller.model.resources import Resource
 from proxycontroller.translate.translator import managed_labels
 
@@ -26,9 +26,9 @@ def with_compression(desired: R, spec_bytes: int, threshold: int) -> R:
     return desired.model_copy(update={"metadata": desired.metadata.model_copy(update={"annotations": annotations})})
 
 
-def needs_write(current: Resource, desired: Resource, desired_spec: bytes) -> bool:
+def needs_write(current: Resource, current_spec: bytes, desired: Resource, desired_spec: bytes) -> bool:
     """Only the spec, our labels and the compression choice matter: Gloo writes status into the same object."""
-    if spec_json(current.spec.to_json_dict()) != desired_spec:
+    if current_spec != desired_spec:
         return True
     current_labels = current.metadata.labels or {}
     if any(current_labels.get(k) != v for k, v in (desired.metadata.labels or {}).items()):
