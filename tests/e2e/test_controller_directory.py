@@ -1,0 +1,72 @@
+"""The seed's proof, in Gloo's directory mode: the controller writes the Proxy, the real Gloo accepts it and
+serves it to a real Envoy, and `curl -H "Host: default-petstore-8080"` returns the pets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proxycontroller.infra.envoy import start_envoy
+from proxycontroller.infra.gloo import Gloo, ProxyState, wait_for_proxy_status
+from proxycontroller.infra.petstore import PETS_BODY
+from proxycontroller.infra.processes import free_port
+from tests.e2e.controller import run_controller
+from tests.e2e.traffic import get, wait_for_status
+
+pytestmark = pytest.mark.e2e
+
+PETSTORE = "default-petstore-8080"
+SECOND = "default-petstore2-8080"
+
+
+def static_upstream(name: str, port: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "gloo-system"},
+        "static": {"hosts": [{"addr": "127.0.0.1", "port": port}]},
+    }
+
+
+def clean_slate(gloo: Gloo) -> None:
+    """Other tests share this Gloo: start from no Proxies and no Upstreams."""
+    for plural in ("proxies", "upstreams"):
+        directory = gloo.tree.config_dir / plural / "gloo-system"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+
+
+def test_the_seeds_curl_through_real_gloo_and_envoy(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
+    clean_slate(gloo)
+    gloo.tree.write("upstreams", static_upstream(PETSTORE, petstore_port))
+    listener_port = free_port()
+    config = {"listener": {"bindAddress": "127.0.0.1", "bindPort": listener_port}}
+    url = f"http://127.0.0.1:{listener_port}/api/pets"
+    with run_controller(tmp_path / "controller", ["--config-dir", str(gloo.tree.config_dir)], config) as controller:
+        proxy_file = gloo.tree.proxy_path("my-cool-proxy")
+        try:
+            verdict = wait_for_proxy_status(
+                proxy_file, states=(ProxyState.ACCEPTED,), timeout=60, alive=gloo.process.running
+            )
+        except TimeoutError as error:
+            raise AssertionError(
+                f"{error}\n--- controller:\n{controller.log_tail()}\n--- gloo:\n{gloo.process.log_tail()}"
+            ) from None
+        assert verdict.reported_by == "gloo"
+        with start_envoy(tmp_path / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
+            try:
+                assert wait_for_status(url, PETSTORE, 200, timeout=60) == PETS_BODY
+            except AssertionError as error:
+                raise AssertionError(f"{error}\n--- envoy:\n{envoy.process.log_tail()}") from None
+            assert get(url, "unknown.example")[0] == 404
+
+            # A second upstream appears: its route appears. The first goes: its route goes.
+            gloo.tree.write("upstreams", static_upstream(SECOND, petstore_port))
+            assert wait_for_status(url, SECOND, 200, timeout=60) == PETS_BODY
+            gloo.tree.upstream_path(PETSTORE).unlink()
+            wait_for_status(url, PETSTORE, 404, timeout=60)
+            assert get(url, SECOND)[0] == 200
+        assert controller.running(), controller.log_tail()
+    final = wait_for_proxy_status(proxy_file, states=(ProxyState.ACCEPTED,), timeout=30)
+    assert final.state is ProxyState.ACCEPTED
