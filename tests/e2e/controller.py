@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import yaml
@@ -13,11 +13,11 @@ from proxycontroller.infra.processes import ManagedProcess, free_port, http_read
 
 
 @contextlib.contextmanager
-def run_controller(work_dir: Path, backend_args: list[str], config: dict[str, object]) -> Iterator[ManagedProcess]:
+def run_controller(work_dir: Path, backend_args: list[str], config: Mapping[str, object]) -> Iterator[ManagedProcess]:
     """`proxycontroller run` with `config` (YAML), ready once /readyz answers (its caches are synced)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     config_path = work_dir / "controller.yaml"
-    config_path.write_text(yaml.safe_dump(config))
+    config_path.write_text(yaml.safe_dump(dict(config)))
     probe_port = free_port()
     args = [
         str(Path(sys.executable).parent / "proxycontroller"),
