@@ -201,5 +201,18 @@ def status_command(
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
+@main.command("demo")
+@click.option(
+    "--work-dir", type=click.Path(path_type=Path, file_okay=False), help="Keep files here (default: temporary)."
+)
+@click.option("--port", type=int, help="Envoy's listener port (default: a free one).")
+def demo_command(work_dir: Path | None, port: int | None) -> None:
+    """The seed's walkthrough on this machine: petstore, real Gloo, the controller and a real Envoy."""
+    from proxycontroller.cli.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    run_demo(work_dir, port)
+
+
 if __name__ == "__main__":
     main()
