@@ -24,7 +24,6 @@ Settings here set `gloo.removeUnusedFilters: true`; routes that need such a filt
 from __future__ import annotations
 
 import contextlib
-import enum
 import os
 import subprocess
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import yaml
 
 from proxycontroller.infra.processes import ManagedProcess, free_port, running, tcp_ready
+from proxycontroller.model.status import State
 
 GLOO_SYSTEM = "gloo-system"
 SETTINGS_NAME = "default"
@@ -357,13 +357,8 @@ def start_gloo_directory(
         yield Gloo(process=process, tree=tree)
 
 
-class ProxyState(enum.IntEnum):
-    """solo-kit's core.Status.State."""
-
-    PENDING = 0
-    ACCEPTED = 1
-    REJECTED = 2
-    WARNING = 3
+# Gloo's verdict states are the model's; the name stays for the harness's callers.
+ProxyState = State
 
 
 @dataclass(frozen=True)
@@ -377,9 +372,10 @@ class ProxyStatus:
 
 
 def _parse_state(value: Any) -> ProxyState:
-    if isinstance(value, int):
-        return ProxyState(value)
-    return ProxyState[str(value).upper()]
+    state = State.parse(value)
+    if state is None:
+        raise ValueError(f"not a status state: {value!r}")
+    return state
 
 
 def status_from_resource(resource: Mapping[str, Any], reporter_namespace: str = GLOO_SYSTEM) -> ProxyStatus | None:
