@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 
 from proxycontroller.config import ConfigError, ControllerConfig, load_config
+from proxycontroller.manager.backends import BackendChoice
 from proxycontroller.model.documents import DocumentError
 from proxycontroller.translate.strategies import StrategyError
 
@@ -71,7 +73,32 @@ def render_command(paths: tuple[str, ...], config_path: Path | None, namespaces:
     click.echo(text, nl=False)
 
 
-def _backend_options(command: Callable[..., None]) -> Callable[..., None]:
+def _controller_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options that say where resources live and how to route them, handed to `command` as one
+    validated `config` and one `backend` (a bad value fails here, with exit status 2)."""
+
+    @functools.wraps(command)
+    def wrapper(
+        config_dir: Path | None,
+        kubeconfig: Path | None,
+        context: str | None,
+        config_path: Path | None,
+        namespaces: tuple[str, ...],
+        proxy_namespace: str | None,
+        **rest: object,
+    ) -> None:
+        from proxycontroller.manager.backends import BackendChoice
+
+        try:
+            config = _config(config_path, namespaces)
+        except ConfigError as exc:
+            _fail(str(exc))
+            return
+        if proxy_namespace:
+            config = config.model_copy(update={"proxy": config.proxy.model_copy(update={"namespace": proxy_namespace})})
+        backend = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context)
+        command(config=config, backend=backend, **rest)
+
     options = [
         click.option(
             "--config-dir",
@@ -101,22 +128,14 @@ def _backend_options(command: Callable[..., None]) -> Callable[..., None]:
             "--proxy-namespace", help="Namespace of the Proxy (Gloo's write namespace). Overrides the config."
         ),
     ]
+    decorated: Callable[..., None] = wrapper
     for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _full_config(
-    config_path: Path | None, namespaces: tuple[str, ...], proxy_namespace: str | None
-) -> ControllerConfig:
-    config = _config(config_path, namespaces)
-    if proxy_namespace:
-        config = config.model_copy(update={"proxy": config.proxy.model_copy(update={"namespace": proxy_namespace})})
-    return config
+        decorated = option(decorated)
+    return decorated
 
 
 @main.command("run")
-@_backend_options
+@_controller_options
 @click.option(
     "--probe-address",
     default="127.0.0.1:9091",
@@ -126,60 +145,37 @@ def _full_config(
 @click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
 )
-def run_command(
-    config_dir: Path | None,
-    kubeconfig: Path | None,
-    context: str | None,
-    config_path: Path | None,
-    namespaces: tuple[str, ...],
-    proxy_namespace: str | None,
-    probe_address: str,
-    log_level: str,
-) -> None:
+def run_command(config: ControllerConfig, backend: BackendChoice, probe_address: str, log_level: str) -> None:
     """Watch Upstreams and keep the managed Proxy up to date until stopped (Ctrl-C, SIGTERM)."""
     import asyncio
 
-    from proxycontroller.manager.backends import BackendChoice
     from proxycontroller.manager.run import run_controller
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of file changes at INFO
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # and lightkube's HTTP client every request
+    host, _, port = probe_address.rpartition(":")
+    if probe_address and (not host or not port.isdigit()):
+        _fail(f"--probe-address: expected host:port, got {probe_address!r}")
     try:
-        config = _full_config(config_path, namespaces, proxy_namespace)
-        host, _, port = probe_address.rpartition(":")
-        if probe_address and (not host or not port.isdigit()):
-            raise ConfigError(f"--probe-address: expected host:port, got {probe_address!r}")
-        choice = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context)
-        asyncio.run(run_controller(config, choice, host or None, int(port or 0)))
-    except (ConfigError, StrategyError) as exc:
+        asyncio.run(run_controller(config, backend, host or None, int(port or 0)))
+    except StrategyError as exc:
         _fail(str(exc))
 
 
 @main.command("status")
-@_backend_options
+@_controller_options
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the store.")
-def status_command(
-    config_dir: Path | None,
-    kubeconfig: Path | None,
-    context: str | None,
-    config_path: Path | None,
-    namespaces: tuple[str, ...],
-    proxy_namespace: str | None,
-    timeout: float,
-) -> None:
+def status_command(config: ControllerConfig, backend: BackendChoice, timeout: float) -> None:
     """List the managed Proxies: virtual hosts, size, and Gloo's verdict."""
     import asyncio
 
-    from proxycontroller.manager.backends import BackendChoice
     from proxycontroller.manager.run import managed_proxies
 
     try:
-        config = _full_config(config_path, namespaces, proxy_namespace)
-        choice = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context)
-        reports = asyncio.run(managed_proxies(config, choice, timeout))
-    except (ConfigError, TimeoutError) as exc:
-        _fail(str(exc) or f"no answer from {choice.describe()} within {timeout}s")
+        reports = asyncio.run(managed_proxies(config, backend, timeout))
+    except TimeoutError:
+        _fail(f"no answer from {backend.describe()} within {timeout}s")
         return
     if not reports:
         click.echo(f"no Proxy managed by instance {config.instance!r} in namespace {config.proxy.namespace}")
@@ -192,7 +188,7 @@ def status_command(
             str(r.spec_bytes),
             "yes" if r.compressed else "no",
             r.state,
-            r.reason.replace("\n", " ")[:120],
+            r.reason.replace("\\n", " ")[:120],
         )
         for r in reports
     ]

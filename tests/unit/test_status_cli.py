@@ -1,0 +1,49 @@
+"""`proxycontroller status` on Gloo's directory layout (a real directory, the real directory store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from proxycontroller.cli.main import main
+from proxycontroller.config import ControllerConfig
+from proxycontroller.model.encoding import to_flat
+from proxycontroller.model.snapshot import Snapshot
+from proxycontroller.translate.strategies import host_header
+from proxycontroller.validate.desired import desired_state
+from tests.unit.factories import kube_upstream
+
+
+def write_proxy(config_dir: Path, status: dict[str, object] | None) -> None:
+    (proxy,) = desired_state(
+        Snapshot.of([kube_upstream("a"), kube_upstream("b")]), ControllerConfig(), host_header
+    ).proxies
+    document = to_flat(proxy)
+    if status is not None:
+        document["namespacedStatuses"] = {"statuses": {"gloo-system": status}}
+    path = config_dir / "proxies" / "gloo-system" / "my-cool-proxy.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(document))
+
+
+def test_status_lists_the_managed_proxy_with_glooss_verdict(tmp_path: Path) -> None:
+    write_proxy(tmp_path, {"state": 2, "reason": "domain conflict", "reportedBy": "gloo"})
+    foreign = tmp_path / "proxies" / "gloo-system" / "gateway-proxy.yaml"
+    foreign.write_text(yaml.safe_dump({"metadata": {"name": "gateway-proxy", "namespace": "gloo-system"}}))
+    result = CliRunner().invoke(main, ["status", "--config-dir", str(tmp_path), "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["PROXY", "VIRTUAL", "HOSTS", "SPEC", "BYTES", "COMPRESSED", "GLOO", "REASON"]
+    (row,) = lines[1:]
+    assert row.split()[:2] == ["gloo-system/my-cool-proxy", "2"]
+    assert "Rejected" in row
+    assert "domain conflict" in row
+    assert "gateway-proxy" not in result.stdout
+
+
+def test_status_says_when_there_is_nothing(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["status", "--config-dir", str(tmp_path), "--timeout", "10"])
+    assert result.exit_code == 0
+    assert "no Proxy managed by instance 'proxycontroller' in namespace gloo-system" in result.stdout
