@@ -494,6 +494,11 @@ async def test_malformed_files_are_reported_skipped_and_picked_up_once_fixed(
         "wrong-shape": ("metadata: {name: wrong-shape, namespace: gloo-system}\nkube: 42\n", "spec.kube"),
         "empty": ("", "empty file"),
         "binary": ("\udcff", "not UTF-8"),
+        "custom-resource": (
+            "apiVersion: gloo.solo.io/v1\nkind: Upstream\nmetadata: {name: custom-resource, namespace: gloo-system}\n"
+            "spec: {kube: {servicePort: 1}}\n",
+            "a Kubernetes custom resource",
+        ),
     }
     for name, (text, _) in broken.items():
         (namespace_dir / f"{name}.yaml").write_bytes(text.encode("utf-8", "surrogateescape"))

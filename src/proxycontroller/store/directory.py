@@ -102,6 +102,12 @@ def _decode(kind: type[R], data: bytes, key: ObjectKey) -> R:
         raise _Unreadable("empty file")
     if not isinstance(document, dict):
         raise _Unreadable(f"expected a mapping in Gloo's flat form, got {type(document).__name__}")
+    if "apiVersion" in document or "kind" in document:
+        # A Kubernetes CR read as flat form would pass for a resource with a few unknown fields: refuse it.
+        raise _Unreadable(
+            "a Kubernetes custom resource (apiVersion/kind/spec); Gloo's directory layout holds the flat form:"
+            " metadata and the spec's fields at the top level"
+        )
     try:
         resource = from_flat(kind, document)
     except DecodeError as exc:
