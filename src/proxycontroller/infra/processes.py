@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -56,6 +57,18 @@ def http_ready(url: str) -> Callable[[], bool]:
     return check
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class ManagedProcess:
     """One child process with its output in a log file; `stop()` is safe to call any number of times."""
@@ -70,7 +83,8 @@ class ManagedProcess:
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        # A new session so that stop() can signal the whole group (wrappers spawn children).
+        # A new session so that stop() can signal the whole group (wrappers spawn children), and a
+        # parent-death signal so that a test run killed outright (SIGKILL) leaves no server behind.
         self._popen = subprocess.Popen(
             list(self.args),
             stdout=log,
@@ -79,6 +93,7 @@ class ManagedProcess:
             env={**os.environ, **(self.env or {})},
             cwd=self.cwd,
             start_new_session=True,
+            preexec_fn=_terminate_with_parent,
         )
         log.close()
         return self

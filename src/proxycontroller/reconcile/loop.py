@@ -154,8 +154,10 @@ class Reconciler:
     async def reconcile_once(self) -> PassResult:
         """One level-triggered pass over the cached inputs."""
         self.passes += 1
+        started = time.perf_counter()
         snapshot = Snapshot.of(self.upstream_cache.items())
         state = desired_state(snapshot, self.config, self.strategy)
+        translated = time.perf_counter()
         result = PassResult(warnings=state.warnings)
         self.metrics.upstreams.set(len(snapshot.upstreams))
         self.metrics.warnings.set(len(state.warnings))
@@ -180,6 +182,14 @@ class Reconciler:
                 result.deleted.append(stored.key)
         self._report_gloo_verdicts()
         self.total_writes += result.writes
+        log.debug(
+            "pass %d: %d upstreams, translate %.0f ms, diff and write %.0f ms, %d writes",
+            self.passes,
+            len(snapshot.upstreams),
+            (translated - started) * 1000,
+            (time.perf_counter() - translated) * 1000,
+            result.writes,
+        )
         return result
 
     async def _ensure(self, desired: Proxy, result: PassResult) -> None:

@@ -20,7 +20,9 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import on_error_raise
 
 from proxycontroller.model.encoding import DecodeError, from_cr, to_cr, wants_compression
+from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.resources import ObjectKey, Resource
+from proxycontroller.model.status import NamespacedStatuses
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
 
@@ -73,6 +75,15 @@ class KubeClient(Generic[R]):
             raise StoreError(f"{self.kind.KIND.kind} {key}: get failed: {exc.status.message}") from exc
         return self._decode(raw)
 
+    def _as_written(self, resource: R, raw: Any) -> R:
+        """What the server stored after a write: its metadata and status, the spec as sent. Decoding the echoed
+        spec again would cost as much as the write itself for a large Proxy, and tell nothing new."""
+        echoed = raw.to_dict() if hasattr(raw, "to_dict") else raw
+        update: dict[str, Any] = {"metadata": ObjectMeta.model_validate(echoed.get("metadata") or {})}
+        if echoed.get("status") is not None:
+            update["status"] = NamespacedStatuses.model_validate(echoed["status"])
+        return resource.model_copy(update=update)
+
     async def create(self, resource: R) -> R:
         try:
             raw = await self._client.create(self._encode(resource))
@@ -80,7 +91,7 @@ class KubeClient(Generic[R]):
             if exc.status.code == 409:
                 raise AlreadyExistsError(f"{resource.describe()} already exists") from exc
             raise StoreError(f"{resource.describe()}: create failed: {exc.status.message}") from exc
-        return self._decode(raw)
+        return self._as_written(resource, raw)
 
     async def replace(self, resource: R) -> R:
         try:
@@ -91,7 +102,7 @@ class KubeClient(Generic[R]):
             if exc.status.code == 404:
                 raise NotFoundError(f"{resource.describe()} is gone") from exc
             raise StoreError(f"{resource.describe()}: replace failed: {exc.status.message}") from exc
-        return self._decode(raw)
+        return self._as_written(resource, raw)
 
     async def delete(self, key: ObjectKey) -> None:
         try:
@@ -143,6 +154,9 @@ class KubeClient(Generic[R]):
                     if event == "DELETED":
                         cache.remove(key)
                         continue
+                    cached = cache.get(key)
+                    if cached is not None and cached.metadata.resource_version == raw.metadata.resourceVersion:
+                        continue  # the echo of our own write, already cached: no need to decode it again
                     decoded = self._decode_or_warn(raw)
                     if decoded is None:
                         cache.remove(key)  # an object we cannot read must not keep an older reading alive
