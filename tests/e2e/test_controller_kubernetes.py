@@ -1,0 +1,112 @@
+"""The seed's proof in Kubernetes mode: Upstreams are CRs on a real kube-apiserver, `proxycontroller run
+--kubeconfig` (as its own service account, under deploy/rbac.yaml) writes the Proxy CR, the real Gloo (run outside
+the cluster against the same API server) accepts it and serves it to a real Envoy, and
+`curl -H "Host: default-petstore-8080"` returns the pets. Every process listens on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+
+from proxycontroller.infra.apiserver import KubeBinaries, KubeBuildError, KubeTestCluster, build_kube_binaries
+from proxycontroller.infra.envoy import start_envoy
+from proxycontroller.infra.petstore import PETS_BODY
+from proxycontroller.infra.processes import free_port
+from tests.e2e.controller import run_controller
+from tests.e2e.kube_fixtures import (
+    KubeGloo,
+    admin_client,
+    delete_upstream,
+    gloo_kube_cluster,
+    paused_directory_gloo,
+    start_gloo_kube,
+    static_upstream_cr,
+    wait_for_proxy_state,
+)
+from tests.e2e.traffic import get, wait_for_status
+
+pytestmark = pytest.mark.e2e
+
+PROXY = "my-cool-proxy"
+PETSTORE = "default-petstore-8080"
+SECOND = "default-petstore2-8080"
+ACCEPTED = (1, "Accepted")
+
+
+@pytest.fixture(scope="module")
+def kube_binaries() -> KubeBinaries:
+    try:
+        return build_kube_binaries()
+    except KubeBuildError as error:
+        pytest.fail(f"cannot build kube-apiserver/etcd: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def gloo_cluster(tmp_path_factory: pytest.TempPathFactory, kube_binaries: KubeBinaries) -> Iterator[KubeTestCluster]:
+    with gloo_kube_cluster(tmp_path_factory.mktemp("kube-gloo-cluster"), kube_binaries) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def kube_gloo(
+    request: pytest.FixtureRequest,
+    gloo_binary: Path,
+    gloo_cluster: KubeTestCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[KubeGloo]:
+    with (
+        paused_directory_gloo(request),
+        start_gloo_kube(gloo_binary, gloo_cluster, tmp_path_factory.mktemp("kube-gloo")) as gloo,
+    ):
+        yield gloo
+
+
+@pytest.fixture
+def admin(gloo_cluster: KubeTestCluster) -> Iterator[Client]:
+    client = admin_client(gloo_cluster)
+    yield client
+    client.close()
+
+
+def test_the_seeds_curl_through_kubernetes_gloo_and_envoy(
+    kube_gloo: KubeGloo, admin: Client, petstore_port: int, tmp_path: Path
+) -> None:
+    cluster = kube_gloo.cluster
+    admin.create(static_upstream_cr(PETSTORE, petstore_port))
+    listener_port = free_port()
+    config = {"listener": {"bindAddress": "127.0.0.1", "bindPort": listener_port}}
+    url = f"http://127.0.0.1:{listener_port}/api/pets"
+    backend = ["--kubeconfig", str(cluster.controller_kubeconfig)]
+
+    def logs(*extra: tuple[str, str]) -> str:
+        parts = [("gloo", kube_gloo.process.log_tail()), *extra]
+        return "".join(f"\n--- {name}:\n{tail}" for name, tail in parts)
+
+    with run_controller(tmp_path / "controller", backend, config) as controller:
+        try:
+            verdict = wait_for_proxy_state(admin, PROXY, ACCEPTED, timeout=60, alive=kube_gloo.process.running)
+        except (TimeoutError, RuntimeError) as error:
+            raise AssertionError(f"{error}{logs(('controller', controller.log_tail()))}") from None
+        assert verdict.get("reportedBy") == "gloo", verdict
+
+        with start_envoy(tmp_path / "envoy", xds_port=kube_gloo.xds_port, proxy_name=PROXY) as envoy:
+            try:
+                assert wait_for_status(url, PETSTORE, 200, timeout=60) == PETS_BODY
+                assert get(url, "unknown.example")[0] == 404
+
+                # A second upstream appears: its route appears. The first goes: its route goes.
+                admin.create(static_upstream_cr(SECOND, petstore_port))
+                assert wait_for_status(url, SECOND, 200, timeout=60) == PETS_BODY
+                delete_upstream(admin, PETSTORE)
+                wait_for_status(url, PETSTORE, 404, timeout=60)
+                assert get(url, SECOND)[0] == 200
+            except AssertionError as error:
+                raise AssertionError(
+                    f"{error}{logs(('controller', controller.log_tail()), ('envoy', envoy.process.log_tail()))}"
+                ) from None
+        assert controller.running(), controller.log_tail()
+    final = wait_for_proxy_state(admin, PROXY, ACCEPTED, timeout=30, alive=kube_gloo.process.running)
+    assert final.get("state") in ACCEPTED
