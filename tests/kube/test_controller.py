@@ -22,9 +22,11 @@ from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSet
 from proxycontroller.infra.apiserver import KubeTestCluster
 from proxycontroller.model.encoding import from_cr
 from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
+from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.reconcile.loop import Reconciler, cancel
 from proxycontroller.store.kube import KubeClient, make_async_client
 from proxycontroller.translate.strategies import host_header
+from proxycontroller.validate.desired import desired_state
 
 UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
 ProxyCR = create_namespaced_resource("gloo.solo.io", "v1", "Proxy", "proxies")
@@ -95,6 +97,19 @@ class Scenario:
         await asyncio.sleep(0.3)  # let watch events of the last write arrive
         await asyncio.wait_for(self.reconciler.converged.wait(), timeout)
 
+    async def ends_as_desired(self, timeout: float = 30.0) -> None:
+        """Whatever happened, the stored Proxy ends equal to the one translation wants for the Upstreams the
+        cluster holds now (read independently, as admin)."""
+        listing = self.admin.list(UpstreamCR, namespace=self.namespace)
+        upstreams = [from_cr(Upstream, as_dict(raw)) async for raw in listing]
+        (desired,) = desired_state(Snapshot.of(upstreams), self.config, host_header).proxies
+
+        async def equal() -> bool:
+            stored = await self.stored_proxy()
+            return stored is not None and stored.spec.to_json_bytes() == desired.spec.to_json_bytes()
+
+        await self.eventually(equal, timeout)
+
     async def create_upstreams(self, names: list[str]) -> None:
         for name in names:
             await self.admin.create(upstream_cr(name, self.namespace))
@@ -119,7 +134,7 @@ async def scenario(kube_cluster: KubeTestCluster, admin: AsyncClient) -> Scenari
 
 
 @asynccontextmanager
-async def controller(scenario: Scenario) -> AsyncIterator[Reconciler]:
+async def controller(scenario: Scenario, ends_as_desired: bool = True) -> AsyncIterator[Reconciler]:
     """The controller as it runs in production: as its service account, with only its RBAC rules."""
     client = make_async_client(scenario.cluster.controller_kubeconfig)
     scenario.upstream_client = KubeClient(Upstream, client)
@@ -128,6 +143,8 @@ async def controller(scenario: Scenario) -> AsyncIterator[Reconciler]:
     task = asyncio.create_task(reconciler.run())
     try:
         yield reconciler
+        if ends_as_desired:
+            await scenario.ends_as_desired()
     finally:
         await cancel(task)
         await client.close()
@@ -211,7 +228,7 @@ async def test_a_foreign_proxy_is_never_touched(scenario: Scenario) -> None:
         }
     )
     gateway_created = await scenario.admin.create(gateway)
-    async with controller(scenario) as reconciler:
+    async with controller(scenario, ends_as_desired=False) as reconciler:  # the foreign Proxy must stay as it is
         await scenario.create_upstreams(["alpha"])
         await scenario.settled()
         assert reconciler.total_writes == 0
