@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from proxycontroller.config import ControllerConfig, ReconcileSettings
+from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSettings
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION
 from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.proxy import ProxySpec
@@ -135,7 +135,7 @@ async def test_owned_proxies_no_longer_wanted_are_deleted() -> None:
     h = Harness(ControllerConfig(reconcile=FAST))
     await h.upstreams.create(kube_upstream("a"))
     await _one_pass(h)
-    h.reconciler.config = ControllerConfig(reconcile=FAST, proxy={"name": "renamed"})  # type: ignore[arg-type]
+    h.reconciler.config = ControllerConfig(reconcile=FAST, proxy=ProxySettings(name="renamed"))
     await _one_pass(h)
     assert PROXY_KEY not in h.proxies.objects
     assert ObjectKey("gloo-system", "renamed") in h.proxies.objects

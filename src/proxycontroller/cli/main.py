@@ -145,7 +145,15 @@ def _controller_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.option(
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
 )
-def run_command(config: ControllerConfig, backend: BackendChoice, probe_address: str, log_level: str) -> None:
+@click.option(
+    "--leader-elect/--no-leader-elect",
+    default=True,
+    show_default=True,
+    help="On a cluster: reconcile only while holding the Lease (run several replicas safely).",
+)
+def run_command(
+    config: ControllerConfig, backend: BackendChoice, probe_address: str, log_level: str, leader_elect: bool
+) -> None:
     """Watch Upstreams and keep the managed Proxy up to date until stopped (Ctrl-C, SIGTERM)."""
     import asyncio
 
@@ -157,10 +165,15 @@ def run_command(config: ControllerConfig, backend: BackendChoice, probe_address:
     host, _, port = probe_address.rpartition(":")
     if probe_address and (not host or not port.isdigit()):
         _fail(f"--probe-address: expected host:port, got {probe_address!r}")
+    from proxycontroller.manager.leader import LeadershipLost
+
     try:
-        asyncio.run(run_controller(config, backend, host or None, int(port or 0)))
+        asyncio.run(run_controller(config, backend, host or None, int(port or 0), leader_elect))
     except StrategyError as exc:
         _fail(str(exc))
+    except LeadershipLost as exc:
+        click.echo(f"error: lost leadership, exiting so that a restart begins with fresh caches: {exc}", err=True)
+        sys.exit(1)
 
 
 @main.command("status")

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 from proxycontroller.config import ControllerConfig
 from proxycontroller.manager.backends import BackendChoice, open_backend
+from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector
 from proxycontroller.manager.probes import ProbeServer
 from proxycontroller.model.resources import Proxy
 from proxycontroller.reconcile.loop import Reconciler
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.store.cache import ResourceCache
+from proxycontroller.store.kube import make_async_client
 from proxycontroller.translate.strategies import resolve_strategy
 from proxycontroller.translate.translator import managed_labels
 
@@ -22,15 +24,33 @@ log = logging.getLogger(__name__)
 
 
 async def run_controller(
-    config: ControllerConfig, choice: BackendChoice, probe_host: str | None, probe_port: int
+    config: ControllerConfig,
+    choice: BackendChoice,
+    probe_host: str | None,
+    probe_port: int,
+    leader_election: bool = True,
 ) -> None:
-    """Runs until SIGINT or SIGTERM."""
+    """Runs until SIGINT or SIGTERM. On a cluster, with leader election, several replicas can run and only the
+    holder of the Lease `<proxy namespace>/proxycontroller-<instance>` reconciles; a leader that cannot renew
+    raises LeadershipLost (the process should exit and restart with fresh caches, as controller-runtime's do)."""
     backend = open_backend(choice)
     metrics = Metrics()
     reconciler = Reconciler(config, resolve_strategy(config.strategy), backend.upstreams, backend.proxies, metrics)
-    probes = (
-        ProbeServer(probe_host, probe_port, metrics.registry, lambda: reconciler.ready).start() if probe_host else None
-    )
+    elector: LeaderElector | None = None
+    if leader_election and choice.config_dir is None:
+        elector_client = make_async_client(choice.kubeconfig, choice.context)
+        backend.closers.append(elector_client)
+        settings = LeaderElectionSettings(
+            lease_name=f"proxycontroller-{config.instance}", namespace=config.proxy.namespace
+        )
+        elector = LeaderElector(elector_client, settings)
+        log.info("leader election on %s as %s", settings.describe(), settings.identity)
+
+    def ready() -> bool:
+        # A standby replica is ready too: it is healthy and waiting for the Lease.
+        return reconciler.ready or (elector is not None and not elector.is_leader)
+
+    probes = ProbeServer(probe_host, probe_port, metrics.registry, ready).start() if probe_host else None
     if probes is not None:
         log.info("metrics and probes on http://%s:%d (/metrics, /healthz, /readyz)", probe_host, probes.port)
     log.info(
@@ -40,7 +60,7 @@ async def run_controller(
         config.proxy.name,
         choice.describe(),
     )
-    task = asyncio.create_task(reconciler.run())
+    task = asyncio.create_task(elector.run(reconciler.run) if elector is not None else reconciler.run())
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, task.cancel)

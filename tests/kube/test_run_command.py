@@ -1,0 +1,90 @@
+"""`proxycontroller run` as deployed: two replicas against the real API server, one leads, the other takes over."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client, KubeConfig
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.coordination_v1 import Lease
+
+from proxycontroller.infra.apiserver import KubeTestCluster
+from tests.e2e.controller import run_controller
+
+UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
+ProxyCR = create_namespaced_resource("gloo.solo.io", "v1", "Proxy", "proxies")
+INSTANCE = "replicas"
+PROXY = "replicated-proxy"
+
+
+def routed(client: Client) -> list[str] | None:
+    try:
+        raw: Any = client.get(ProxyCR, PROXY, namespace="gloo-system")
+    except Exception:  # not written yet
+        return None
+    listeners = raw.to_dict()["spec"].get("listeners") or [{}]
+    return [vh["name"] for vh in (listeners[0].get("httpListener") or {}).get("virtualHosts") or []]
+
+
+def eventually(check: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not reached within {timeout}s")
+
+
+def lease_holder(client: Client) -> str | None:
+    lease: Any = client.get(Lease, f"proxycontroller-{INSTANCE}", namespace="gloo-system")
+    holder: str | None = lease.spec.holderIdentity
+    return holder
+
+
+def create_upstream(client: Client, name: str) -> None:
+    client.create(
+        UpstreamCR.from_dict(
+            {
+                "apiVersion": "gloo.solo.io/v1",
+                "kind": "Upstream",
+                "metadata": {"name": name, "namespace": "gloo-system"},
+                "spec": {"static": {"hosts": [{"addr": "127.0.0.1", "port": 1}]}},
+            }
+        )
+    )
+
+
+def test_two_replicas_one_leader_and_a_takeover(kube_cluster: KubeTestCluster, tmp_path: Path) -> None:
+    admin = Client(KubeConfig.from_file(kube_cluster.admin_kubeconfig), field_manager="kube-tests")
+    config = {"proxy": {"name": PROXY}, "instance": INSTANCE, "namespaces": ["gloo-system"]}
+    backend = ["--kubeconfig", str(kube_cluster.controller_kubeconfig)]
+    try:
+        create_upstream(admin, "replica-alpha")
+        with run_controller(tmp_path / "a", backend, config) as first:
+            eventually(lambda: "replica-alpha" in (routed(admin) or []))
+            with run_controller(tmp_path / "b", backend, config) as second:
+                holder = lease_holder(admin)
+                assert holder, "no leader"
+                first.stop()  # SIGTERM: the leader releases its Lease on the way out
+                create_upstream(admin, "replica-beta")
+                eventually(lambda: "replica-beta" in (routed(admin) or []), timeout=30)
+                new_holder = eventually(
+                    lambda: (
+                        admin.get(Lease, f"proxycontroller-{INSTANCE}", namespace="gloo-system").spec.holderIdentity
+                        not in (None, "", holder)
+                        and admin.get(Lease, f"proxycontroller-{INSTANCE}", namespace="gloo-system").spec.holderIdentity
+                    )
+                )
+                assert new_holder != holder
+                assert second.running(), second.log_tail()
+                assert "became leader" in second.log_path.read_text()
+        assert "became leader" in first.log_path.read_text()
+    finally:
+        for name in ("replica-alpha", "replica-beta"):
+            with contextlib.suppress(Exception):  # already gone
+                admin.delete(UpstreamCR, name, namespace="gloo-system")
+        admin.close()
