@@ -101,7 +101,7 @@ def main() -> None:
                 "upstreams",
                 "translate cold ms",
                 "translate warm ms",
-                "serialize ms",
+                "serialize to JSON ms",
                 "seed port ms",
                 "seed serialize ms",
                 "cold / seed",

@@ -6,6 +6,7 @@ Store, snapshot and reconcile are generic over `Resource`; a new kind (say, Gate
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -47,8 +48,10 @@ class Resource(GlooModel):
     spec: GlooModel
     status: NamespacedStatuses | None = None
 
-    @property
+    @functools.cached_property
     def key(self) -> ObjectKey:
+        # Cached: translation asks for it several times per upstream per pass. Resources are not mutated in
+        # place (model_copy makes a new object, without the cached value).
         return ObjectKey(self.metadata.namespace, self.metadata.name)
 
     @property

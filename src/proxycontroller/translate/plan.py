@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.proxy import Listener, VirtualHost
 from proxycontroller.model.resources import ObjectKey
 
 
-@dataclass(frozen=True)
-class SourcedVirtualHost:
-    """A virtual host and the upstreams it was made from, so a dropped one can be explained by name."""
+class SourcedVirtualHost(NamedTuple):
+    """A virtual host and the upstreams it was made from, so a dropped one can be explained by name.
+
+    A NamedTuple, not a dataclass: translation makes one per upstream on every pass, and a tuple is built
+    several times faster than a frozen dataclass."""
 
     virtual_host: VirtualHost
     sources: tuple[ObjectKey, ...]

@@ -34,8 +34,8 @@ def route_to(upstream: Upstream, prefix: str = "/", options: RouteOptions | None
 
 
 _VIRTUAL_HOSTS = TypeAdapter(list[VirtualHost])
-_HostKey = tuple[str, str, tuple[str, ...]]
-_memo: dict[_HostKey, VirtualHost] = {}
+# Built virtual hosts by domain templates, then by (name, namespace).
+_memo: dict[tuple[str, ...], dict[tuple[str, str], VirtualHost]] = {}
 
 
 def _host_header_document(name: str, namespace: str, domain_templates: tuple[str, ...]) -> dict[str, object]:
@@ -54,19 +54,20 @@ def _host_header_document(name: str, namespace: str, domain_templates: tuple[str
 def host_header(upstreams: Sequence[Upstream], settings: StrategySettings) -> list[SourcedVirtualHost]:
     """The seed's strategy: one virtual host per upstream, named after it, matched by Host header."""
     templates = settings.domain_templates
-    keys = [(u.metadata.name, u.metadata.namespace, templates) for u in upstreams]
+    memo = _memo.setdefault(templates, {})
+    keys = [upstream.key for upstream in upstreams]
     # A virtual host depends on nothing but its key, and building pydantic models dominates a translation:
     # the ones not built before are validated in a single call, and all are kept for the next translation.
     # Callers must not mutate the returned models (validation copies what it changes).
-    missing = list(dict.fromkeys(key for key in keys if key not in _memo))
+    missing = [key for key in dict.fromkeys(keys) if (key.name, key.namespace) not in memo]
     if missing:
-        built = _VIRTUAL_HOSTS.validate_python([_host_header_document(*key) for key in missing])
-        _memo.update(zip(missing, built, strict=True))
-    if len(_memo) > 2 * len(keys) + 10_000:  # forget hosts of upstreams long gone
-        wanted = set(keys)
-        for key in [key for key in _memo if key not in wanted]:
-            del _memo[key]
-    return [SourcedVirtualHost(_memo[key], (upstream.key,)) for key, upstream in zip(keys, upstreams, strict=True)]
+        built = _VIRTUAL_HOSTS.validate_python([_host_header_document(k.name, k.namespace, templates) for k in missing])
+        memo.update(((k.name, k.namespace), host) for k, host in zip(missing, built, strict=True))
+    if len(memo) > 2 * len(keys) + 10_000:  # forget hosts of upstreams long gone
+        wanted = {(key.name, key.namespace) for key in keys}
+        for stale in [pair for pair in memo if pair not in wanted]:
+            del memo[stale]
+    return [SourcedVirtualHost(memo[(key.name, key.namespace)], (key,)) for key in keys]
 
 
 def clear_memo() -> None:

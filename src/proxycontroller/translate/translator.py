@@ -20,8 +20,11 @@ def managed_labels(config: ControllerConfig) -> dict[str, str]:
 
 
 def translate(snapshot: Snapshot, config: ControllerConfig, strategy: Strategy) -> list[ProxyPlan]:
-    routed = [u for u in snapshot.sorted_upstreams() if config.routes_namespace(u.metadata.namespace)]
-    virtual_hosts = tuple(strategy(routed, config.strategy))
+    upstreams = snapshot.sorted_upstreams()
+    if not config.all_namespaces:
+        selected = set(config.namespaces)
+        upstreams = [u for u in upstreams if u.key.namespace in selected]
+    virtual_hosts = tuple(strategy(upstreams, config.strategy))
     listener = Listener(
         name=config.listener.name,
         bind_address=config.listener.bind_address,

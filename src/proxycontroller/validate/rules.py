@@ -25,19 +25,19 @@ def _admit_virtual_hosts(proxy_name: str, plan: ListenerPlan, warnings: list[str
     for candidate in plan.virtual_hosts:
         host = candidate.virtual_host
         domains = host.domains or []
+        lowered = [domain.lower() for domain in domains]  # Envoy compares domains case-insensitively
         problem = None
         if not domains:
             problem = "has no domain"
-        elif any(not domain for domain in domains):
+        elif "" in domains:
             problem = "has an empty domain"
         elif host.name in owner_of_name:
             problem = f"repeats the name of {owner_of_name[host.name].describe()}"
-        elif len({d.lower() for d in domains}) != len(domains):
+        elif len(lowered) > 1 and len(set(lowered)) != len(lowered):
             problem = f"lists a domain twice: {domains}"
         else:
-            for domain in domains:
-                # Envoy compares domains case-insensitively.
-                holder = owner_of_domain.get(domain.lower())
+            for domain, key in zip(domains, lowered, strict=True):
+                holder = owner_of_domain.get(key)
                 if holder is not None:
                     problem = f"claims domain {domain!r}, already served by {holder.describe()}"
                     break
@@ -45,8 +45,8 @@ def _admit_virtual_hosts(proxy_name: str, plan: ListenerPlan, warnings: list[str
             warnings.append(f"{where}: left out {candidate.describe()}: it {problem}")
             continue
         owner_of_name[host.name] = candidate
-        for domain in domains:
-            owner_of_domain[domain.lower()] = candidate
+        for key in lowered:
+            owner_of_domain[key] = candidate
         admitted.append(candidate)
     return admitted
 
