@@ -145,3 +145,11 @@ def test_bad_documents_are_refused_with_a_message_naming_the_problem(document: d
 @pytest.mark.parametrize(("raw", "state"), [(1, State.ACCEPTED), ("Rejected", State.REJECTED), (9, None), (None, None)])
 def test_state_reads_numbers_and_names(raw: int | str | None, state: State | None) -> None:
     assert State.parse(raw) is state
+
+
+def test_a_copy_with_another_name_has_another_key() -> None:
+    upstream = Upstream.model_validate({"metadata": {"name": "a", "namespace": "n"}, "spec": {}})
+    assert str(upstream.key) == "n/a"
+    renamed = upstream.model_copy(update={"metadata": upstream.metadata.model_copy(update={"name": "b"})})
+    assert str(renamed.key) == "n/b"
+    assert str(upstream.key) == "n/a"

@@ -7,8 +7,9 @@ Store, snapshot and reconcile are generic over `Resource`; a new kind (say, Gate
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 from proxycontroller.model.base import GlooModel
 from proxycontroller.model.meta import ObjectMeta, ResourceRef
@@ -51,8 +52,13 @@ class Resource(GlooModel):
     @functools.cached_property
     def key(self) -> ObjectKey:
         # Cached: translation asks for it several times per upstream per pass. Resources are not mutated in
-        # place (model_copy makes a new object, without the cached value).
+        # place, and model_copy (below) drops the cached value, since an update may rename the copy.
         return ObjectKey(self.metadata.namespace, self.metadata.name)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("key", None)
+        return copied
 
     @property
     def ref(self) -> ResourceRef:
