@@ -206,10 +206,7 @@ class Reconciler:
                         self._refuse_foreign(desired, result)
                         return
                     continue
-                self._stored_specs[written.key] = (written.metadata.resource_version, spec_bytes)
-                self.proxy_cache.upsert(written)
-                self.metrics.writes_total.labels("create").inc()
-                result.created.append(desired.key)
+                self._record_write(written, spec_bytes, "create", result.created)
                 return
             if not is_managed(current, self.config):
                 self._refuse_foreign(desired, result)
@@ -223,12 +220,15 @@ class Reconciler:
                 self.metrics.conflicts_total.inc()
                 current = await self.proxy_client.get(desired.key)
                 continue
-            self._stored_specs[written.key] = (written.metadata.resource_version, spec_bytes)
-            self.proxy_cache.upsert(written)
-            self.metrics.writes_total.labels("update").inc()
-            result.updated.append(desired.key)
+            self._record_write(written, spec_bytes, "update", result.updated)
             return
         raise StoreError(f"{desired.describe()}: still conflicting after {MAX_CONFLICT_RETRIES} attempts")
+
+    def _record_write(self, written: Proxy, spec_bytes: bytes, operation: str, done: list[ObjectKey]) -> None:
+        self._stored_specs[written.key] = (written.metadata.resource_version, spec_bytes)
+        self.proxy_cache.upsert(written)
+        self.metrics.writes_total.labels(operation).inc()
+        done.append(written.key)
 
     def _stored_spec(self, stored: Proxy) -> bytes:
         version = stored.metadata.resource_version

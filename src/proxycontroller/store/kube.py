@@ -85,23 +85,23 @@ class KubeClient(Generic[R]):
         return resource.model_copy(update=update)
 
     async def create(self, resource: R) -> R:
-        try:
-            raw = await self._client.create(self._encode(resource))
-        except ApiError as exc:
-            if exc.status.code == 409:
-                raise AlreadyExistsError(f"{resource.describe()} already exists") from exc
-            raise StoreError(f"{resource.describe()}: create failed: {exc.status.message}") from exc
-        return self._as_written(resource, raw)
+        return await self._write("create", resource, {409: (AlreadyExistsError, "already exists")})
 
     async def replace(self, resource: R) -> R:
+        return await self._write(
+            "replace",
+            resource,
+            {409: (ConflictError, "changed since it was read"), 404: (NotFoundError, "is gone")},
+        )
+
+    async def _write(self, operation: str, resource: R, meanings: dict[int, tuple[type[StoreError], str]]) -> R:
+        """create or replace, with the API server's answer codes turned into the store's errors."""
+        write = self._client.create if operation == "create" else self._client.replace
         try:
-            raw = await self._client.replace(self._encode(resource))
+            raw = await write(self._encode(resource))
         except ApiError as exc:
-            if exc.status.code == 409:
-                raise ConflictError(f"{resource.describe()} changed since it was read") from exc
-            if exc.status.code == 404:
-                raise NotFoundError(f"{resource.describe()} is gone") from exc
-            raise StoreError(f"{resource.describe()}: replace failed: {exc.status.message}") from exc
+            error, says = meanings.get(exc.status.code or 0, (StoreError, f"{operation} failed: {exc.status.message}"))
+            raise error(f"{resource.describe()} {says}") from exc
         return self._as_written(resource, raw)
 
     async def delete(self, key: ObjectKey) -> None:
