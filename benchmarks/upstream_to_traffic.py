@@ -48,6 +48,7 @@ from typing import Any
 import yaml
 
 from benchmarks.common import table
+from proxycontroller.infra.controller import controller_process
 from proxycontroller.infra.envoy import Envoy, start_envoy
 from proxycontroller.infra.gloo import (
     GLOO_SYSTEM,
@@ -59,7 +60,8 @@ from proxycontroller.infra.gloo import (
     write_directory_tree,
 )
 from proxycontroller.infra.petstore import PETS_BODY, PETS_PATH, start_petstore
-from proxycontroller.infra.processes import ManagedProcess, free_port, http_ready, running
+from proxycontroller.infra.processes import ManagedProcess, free_port
+from proxycontroller.infra.traffic import get
 
 OUR_PROXY = "my-cool-proxy"
 GATEWAY_PROXY = "gateway-proxy"
@@ -128,17 +130,6 @@ def gateway(bind_port: int) -> dict[str, Any]:
         "ssl": False,
         "useProxyProto": False,
     }
-
-
-def get(url: str, host: str) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Host": host})
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return int(response.status), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except (urllib.error.URLError, OSError):
-        return 0, b""
 
 
 def routes(proxy_file: Path, name: str) -> bool:
@@ -216,29 +207,13 @@ def controller_figures(probe_port: int) -> ControllerFigures:
 def controller(
     work_dir: Path, config_dir: Path, listener_port: int, window: float
 ) -> Iterator[tuple[ManagedProcess, int]]:
-    """`proxycontroller run --config-dir` as a user runs it, ready once /readyz answers; yields it and its probe
-    port (/metrics)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    config_path = work_dir / "controller.yaml"
+    """`proxycontroller run --config-dir` as a user runs it; yields it and its probe port (/metrics)."""
     config = {
         "listener": {"bindAddress": "127.0.0.1", "bindPort": listener_port},
         "reconcile": {"coalesceWindowSeconds": window},
     }
-    config_path.write_text(yaml.safe_dump(config))
-    probe_port = free_port()
-    args = [
-        str(Path(sys.executable).parent / "proxycontroller"),
-        "run",
-        "--config-dir",
-        str(config_dir),
-        "--config",
-        str(config_path),
-        "--probe-address",
-        f"127.0.0.1:{probe_port}",
-    ]
-    process = ManagedProcess("proxycontroller", args, work_dir / "controller.log")
-    with running(process, http_ready(f"http://127.0.0.1:{probe_port}/readyz"), timeout=60) as started:
-        yield started, probe_port
+    with controller_process(work_dir, ["--config-dir", str(config_dir)], config) as started:
+        yield started
 
 
 def wait_for_free_fixed_ports(timeout: float) -> None:

@@ -28,8 +28,10 @@ def petstore_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         yield port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def gloo(gloo_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gloo]:
-    """One Gloo in directory mode for the session (its liveness port 8765 is fixed, so never two at once)."""
+    """A fresh Gloo in directory mode for each test (it starts in about a second). Not shared: Gloo 1.22.1 in
+    directory mode can crash on its own status writes (it lists a file it is rewriting), and one crash must not
+    fail every later test; a Kubernetes-mode Gloo also needs the fixed port 8765 to itself."""
     with start_gloo_directory(gloo_binary, tmp_path_factory.mktemp("gloo")) as running_gloo:
         yield running_gloo

@@ -16,10 +16,8 @@ What the real Gloo 1.22.1 needs to run against the test API server (`KubeTestClu
 - a kubeconfig with rights on all of that (the admin's here), which Gloo also uses for its leader-election Lease
   gloo-system/gloo.
 
-Gloo's liveness port 8765 is fixed in its code, so only one Gloo runs at a time: `start_gloo_kube` waits a while
-for the port to come free (another engineer's short Gloo run), and `paused_directory_gloo` stops this session's
-directory-mode Gloo (tests/e2e/conftest.py's session fixture `gloo`) for the duration of a Kubernetes-mode test
-and starts it again afterwards.
+Gloo's liveness port 8765 is fixed in its code, so `start_gloo_kube` waits a while for the port to come free
+(the directory-mode tests start and stop a Gloo of their own per test).
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import ServicePort, ServiceSpec
@@ -47,7 +44,6 @@ from proxycontroller.infra.apiserver import (
 )
 from proxycontroller.infra.gloo import (
     GLOO_SYSTEM,
-    Gloo,
     GlooPorts,
     fixed_ports_in_use,
     gloo_kube_process,
@@ -138,40 +134,6 @@ def wait_for_fixed_ports(timeout: float = 180.0, interval: float = 1.0) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"port(s) {busy} still in use after {timeout:.0f}s: another Gloo is running")
         time.sleep(interval)
-
-
-def session_directory_gloo(request: pytest.FixtureRequest) -> Gloo | None:
-    """This session's directory-mode Gloo (tests/e2e/conftest.py's session fixture `gloo`) if it is running.
-
-    Looked up without instantiating it; pytest offers no public way for that, so a failed lookup means "none"."""
-    try:
-        definitions = request._fixturemanager.getfixturedefs("gloo", request.node)
-    except Exception:
-        return None
-    for definition in definitions or ():
-        cached = definition.cached_result
-        if cached is not None and cached[2] is None and isinstance(cached[0], Gloo):
-            return cached[0]
-    return None
-
-
-@contextlib.contextmanager
-def paused_directory_gloo(request: pytest.FixtureRequest, timeout: float = 120.0) -> Iterator[None]:
-    """Stop this session's directory-mode Gloo (if running) for the block, then start it again on the same tree.
-
-    Both hold the fixed port 8765. The session fixture owns the process object, so it still stops the restarted
-    Gloo at the end of the session."""
-    gloo = session_directory_gloo(request)
-    if gloo is None or not gloo.process.running():
-        yield
-        return
-    gloo.process.stop()
-    try:
-        yield
-    finally:
-        wait_for_fixed_ports(timeout)
-        gloo.process.start()
-        gloo.process.wait_ready(gloo_ready(gloo.tree.ports), timeout)
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,17 @@ serves it to a real Envoy, and `curl -H "Host: default-petstore-8080"` returns t
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from proxycontroller.infra.controller import controller_process
 from proxycontroller.infra.envoy import start_envoy
 from proxycontroller.infra.gloo import Gloo, ProxyState, wait_for_proxy_status
 from proxycontroller.infra.petstore import PETS_BODY
 from proxycontroller.infra.processes import free_port
-from tests.e2e.controller import run_controller
-from tests.e2e.traffic import get, wait_for_status
+from proxycontroller.infra.traffic import get, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -29,21 +28,15 @@ def static_upstream(name: str, port: int) -> dict[str, Any]:
     }
 
 
-def clean_slate(gloo: Gloo) -> None:
-    """Other tests share this Gloo: start from no Proxies and no Upstreams."""
-    for plural in ("proxies", "upstreams"):
-        directory = gloo.tree.config_dir / plural / "gloo-system"
-        shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
-
-
 def test_the_seeds_curl_through_real_gloo_and_envoy(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
-    clean_slate(gloo)
     gloo.tree.write("upstreams", static_upstream(PETSTORE, petstore_port))
     listener_port = free_port()
     config = {"listener": {"bindAddress": "127.0.0.1", "bindPort": listener_port}}
     url = f"http://127.0.0.1:{listener_port}/api/pets"
-    with run_controller(tmp_path / "controller", ["--config-dir", str(gloo.tree.config_dir)], config) as controller:
+    with controller_process(tmp_path / "controller", ["--config-dir", str(gloo.tree.config_dir)], config) as (
+        controller,
+        _,
+    ):
         proxy_file = gloo.tree.proxy_path("my-cool-proxy")
         try:
             verdict = wait_for_proxy_status(

@@ -12,21 +12,20 @@ import pytest
 from lightkube import Client
 
 from proxycontroller.infra.apiserver import KubeBinaries, KubeBuildError, KubeTestCluster, build_kube_binaries
+from proxycontroller.infra.controller import controller_process
 from proxycontroller.infra.envoy import start_envoy
 from proxycontroller.infra.petstore import PETS_BODY
 from proxycontroller.infra.processes import free_port
-from tests.e2e.controller import run_controller
+from proxycontroller.infra.traffic import get, wait_for_status
 from tests.e2e.kube_fixtures import (
     KubeGloo,
     admin_client,
     delete_upstream,
     gloo_kube_cluster,
-    paused_directory_gloo,
     start_gloo_kube,
     static_upstream_cr,
     wait_for_proxy_state,
 )
-from tests.e2e.traffic import get, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -52,15 +51,11 @@ def gloo_cluster(tmp_path_factory: pytest.TempPathFactory, kube_binaries: KubeBi
 
 @pytest.fixture(scope="module")
 def kube_gloo(
-    request: pytest.FixtureRequest,
     gloo_binary: Path,
     gloo_cluster: KubeTestCluster,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[KubeGloo]:
-    with (
-        paused_directory_gloo(request),
-        start_gloo_kube(gloo_binary, gloo_cluster, tmp_path_factory.mktemp("kube-gloo")) as gloo,
-    ):
+    with start_gloo_kube(gloo_binary, gloo_cluster, tmp_path_factory.mktemp("kube-gloo")) as gloo:
         yield gloo
 
 
@@ -85,7 +80,7 @@ def test_the_seeds_curl_through_kubernetes_gloo_and_envoy(
         parts = [("gloo", kube_gloo.process.log_tail()), *extra]
         return "".join(f"\n--- {name}:\n{tail}" for name, tail in parts)
 
-    with run_controller(tmp_path / "controller", backend, config) as controller:
+    with controller_process(tmp_path / "controller", backend, config) as (controller, _):
         try:
             verdict = wait_for_proxy_state(admin, PROXY, ACCEPTED, timeout=60, alive=kube_gloo.process.running)
         except (TimeoutError, RuntimeError) as error:

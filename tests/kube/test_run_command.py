@@ -12,7 +12,7 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.coordination_v1 import Lease
 
 from proxycontroller.infra.apiserver import KubeTestCluster
-from tests.e2e.controller import run_controller
+from proxycontroller.infra.controller import controller_process
 
 UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
 ProxyCR = create_namespaced_resource("gloo.solo.io", "v1", "Proxy", "proxies")
@@ -64,9 +64,9 @@ def test_two_replicas_one_leader_and_a_takeover(kube_cluster: KubeTestCluster, t
     backend = ["--kubeconfig", str(kube_cluster.controller_kubeconfig)]
     try:
         create_upstream(admin, "replica-alpha")
-        with run_controller(tmp_path / "a", backend, config) as first:
+        with controller_process(tmp_path / "a", backend, config) as (first, _):
             eventually(lambda: "replica-alpha" in (routed(admin) or []))
-            with run_controller(tmp_path / "b", backend, config) as second:
+            with controller_process(tmp_path / "b", backend, config) as (second, _):
                 holder = lease_holder(admin)
                 assert holder, "no leader"
                 first.stop()  # SIGTERM: the leader releases its Lease on the way out

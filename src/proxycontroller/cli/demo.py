@@ -13,8 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from proxycontroller.infra.envoy import start_envoy
 from proxycontroller.infra.gloo import REPO_ROOT, Gloo, ProxyState, start_gloo_directory, wait_for_proxy_status
 from proxycontroller.infra.petstore import PETS_PATH, start_petstore
 from proxycontroller.infra.processes import free_port
+from proxycontroller.infra.traffic import wait_for_status
 from proxycontroller.manager.backends import BackendChoice, open_backend
 from proxycontroller.reconcile.loop import Reconciler
 from proxycontroller.translate.strategies import host_header
@@ -61,15 +60,6 @@ def build_gloo_with_progress() -> Path:
         if line.startswith("GLOO="):
             return Path(line.removeprefix("GLOO="))
     raise click.ClickException("the Gloo build printed no binary path")
-
-
-def seed_curl(port: int, host: str) -> tuple[int, str]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{PETS_PATH}", headers={"Host": host})
-    try:
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return int(response.status), response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace")
 
 
 @contextlib.contextmanager
@@ -115,16 +105,13 @@ def run_demo(work_dir: Path | None, listener_port: int | None) -> None:
         click.echo(f"controller wrote {proxy_file}; Gloo's verdict: {verdict.state.name}", err=True)
         envoy = stack.enter_context(start_envoy(root / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy"))
         click.echo(f"Envoy (role gloo-system~my-cool-proxy) admin on {envoy.admin_url}", err=True)
-        deadline = time.monotonic() + 60
-        status, body = 0, ""
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                status, body = seed_curl(port, UPSTREAM)
-                if status == 200:
-                    break
-            time.sleep(0.2)
-        click.echo(f"\n$ curl http://127.0.0.1:{port}{PETS_PATH} -H 'Host: {UPSTREAM}'")
-        click.echo(body if status == 200 else f"(HTTP {status}) {body}")
+        url = f"http://127.0.0.1:{port}{PETS_PATH}"
+        try:
+            body, status = wait_for_status(url, UPSTREAM, 200, timeout=60).decode(), 200
+        except AssertionError as error:
+            body, status = str(error), 0
+        click.echo(f"\n$ curl {url} -H 'Host: {UPSTREAM}'")
+        click.echo(body)
         upstreams_dir = gloo.tree.config_dir / "upstreams" / "gloo-system"
         click.echo(
             "\nTry next (Ctrl-C stops everything):\n"

@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import yaml
 
@@ -308,21 +308,6 @@ def kube_settings(
     }
 
 
-def kube_control_plane_service(ports: GlooPorts, *, namespace: str = GLOO_SYSTEM) -> dict[str, Any]:
-    """The Service Gloo insists on finding in Kubernetes mode (`gloo=gloo` label, a `grpc-xds` port) before it
-    starts its xDS server. Headless: nothing routes through it, Gloo only reads the port number."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "gloo", "namespace": namespace, "labels": {"gloo": "gloo"}},
-        "spec": {
-            "clusterIP": "None",
-            "ports": [{"name": "grpc-xds", "port": ports.xds, "protocol": "TCP"}],
-            "selector": {"gloo": "gloo"},
-        },
-    }
-
-
 def gloo_ready(ports: GlooPorts) -> Callable[[], bool]:
     """Ready once the xDS and validation gRPC servers accept connections (Gloo opens them after reading Settings
     and building its clients)."""
@@ -472,101 +457,3 @@ def gloo_module_dir(repo_root: Path = REPO_ROOT) -> Path:
     if result.returncode != 0 or not result.stdout.strip():
         raise GlooBuildError(f"{script} exited {result.returncode}:\n{result.stderr[-2000:]}")
     return Path(result.stdout.strip().splitlines()[-1])
-
-
-def gloo_all_crd_files(repo_root: Path = REPO_ROOT) -> list[Path]:
-    """Every CRD Gloo's Helm chart installs. Kubernetes-mode Gloo needs all of them, not just Proxy/Upstream:
-    it exits at startup when e.g. authconfigs.enterprise.gloo.solo.io is missing."""
-    crd_dir = gloo_module_dir(repo_root) / "install" / "helm" / "gloo" / "crds"
-    files = sorted(crd_dir.glob("*.yaml"))
-    if not files:
-        raise FileNotFoundError(f"no CRDs in {crd_dir}")
-    return files
-
-
-def install_gloo_kube_prerequisites(
-    kubeconfig: Path,
-    ports: GlooPorts,
-    *,
-    namespace: str = GLOO_SYSTEM,
-    crd_files: list[Path] | None = None,
-    timeout: float = 60.0,
-) -> None:
-    """Make a bare API server ready for Gloo (needs an admin kubeconfig): all Gloo CRDs (Established), the
-    namespace, Settings `<namespace>/default` (`kube_settings`) and the `gloo` Service
-    (`kube_control_plane_service`)."""
-    from lightkube import Client, KubeConfig
-    from lightkube.codecs import load_all_yaml
-    from lightkube.generic_resource import create_namespaced_resource
-    from lightkube.models.meta_v1 import ObjectMeta
-    from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-    from lightkube.resources.core_v1 import Namespace, Service
-
-    settings_resource = create_namespaced_resource("gloo.solo.io", "v1", "Settings", "settings")
-    client = Client(KubeConfig.from_file(kubeconfig), field_manager="proxycontroller-gloo-harness")
-    try:
-        crd_names: list[str] = []
-        for crd_file in crd_files if crd_files is not None else gloo_all_crd_files():
-            for obj in load_all_yaml(crd_file.read_text()):
-                client.apply(obj, force=True)
-                if isinstance(obj, CustomResourceDefinition) and obj.metadata and obj.metadata.name:
-                    crd_names.append(obj.metadata.name)
-        deadline = time.monotonic() + timeout
-        for name in crd_names:
-            while True:
-                crd = client.get(CustomResourceDefinition, name)
-                conditions = (crd.status.conditions if crd.status else None) or []
-                if any(c.type == "Established" and c.status == "True" for c in conditions):
-                    break
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"CRD {name} not Established after {timeout:.0f}s")
-                time.sleep(0.1)
-        client.apply(Namespace(metadata=ObjectMeta(name=namespace)), force=True)
-        client.apply(settings_resource.from_dict(kube_settings(ports, namespace=namespace)), force=True)
-        service = cast(Service, Service.from_dict(kube_control_plane_service(ports, namespace=namespace)))
-        client.apply(service, force=True)
-    finally:
-        client.close()
-
-
-@dataclass(frozen=True)
-class GlooKube:
-    """A running Gloo in Kubernetes mode."""
-
-    process: ManagedProcess
-    ports: GlooPorts
-    kubeconfig: Path
-    namespace: str = GLOO_SYSTEM
-
-    @property
-    def xds_port(self) -> int:
-        return self.ports.xds
-
-
-@contextlib.contextmanager
-def start_gloo_kube(
-    binary: Path,
-    kubeconfig: Path,
-    work_dir: Path,
-    *,
-    ports: GlooPorts | None = None,
-    namespace: str = GLOO_SYSTEM,
-    install: bool = True,
-    timeout: float = 120.0,
-) -> Iterator[GlooKube]:
-    """Start Gloo against the API server in `kubeconfig` (Settings from `<namespace>/default` in the cluster),
-    wait until its xDS port is up, yield, stop it. With `install`, first apply what Gloo needs
-    (`install_gloo_kube_prerequisites`; the kubeconfig must then be allowed to create CRDs)."""
-    ports = ports or GlooPorts.free()
-    if install:
-        install_gloo_kube_prerequisites(kubeconfig, ports, namespace=namespace)
-    if busy := fixed_ports_in_use():
-        warnings.warn(
-            f"Gloo's fixed port(s) {busy} already in use (another Gloo?); this one runs without them",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-    work_dir.mkdir(parents=True, exist_ok=True)
-    process = gloo_kube_process(binary, kubeconfig, work_dir / "gloo.log", namespace=namespace, cwd=work_dir)
-    with running(process, gloo_ready(ports), timeout):
-        yield GlooKube(process=process, ports=ports, kubeconfig=kubeconfig, namespace=namespace)

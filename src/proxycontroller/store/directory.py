@@ -590,6 +590,9 @@ class DirectoryClient(Generic[R]):
             watch_filter=_not_a_temp_file,
             rust_timeout=max(1, round(self.resync_period * 1000)),
             yield_on_timeout=True,
+            # A batch closes after this many quiet ms (watchfiles' default is 50): the reconciler coalesces
+            # bursts itself, so a shorter wait here only cuts the latency of a single change.
+            step=10,
         )
         # The generator's first step sets up the inotify watches, then waits in a thread. Running that step before
         # listing (the sleep lets the new task run first) means a change made while we list is reported to us,

@@ -42,7 +42,8 @@ def make_async_client(kubeconfig: Path | None = None, context: str | None = None
     """A client from a kubeconfig file, or from the environment (in-cluster service account, $KUBECONFIG,
     ~/.kube/config, in lightkube's order)."""
     config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
-    return AsyncClient(config=config.get(context_name=context) if context else config)
+    # The field manager names the controller in managedFields (else it is the HTTP library's name).
+    return AsyncClient(config=config.get(context_name=context) if context else config, field_manager="proxycontroller")
 
 
 def backoff_delay(failures: int) -> float:

@@ -1,4 +1,4 @@
-"""The controller as a user runs it (`proxycontroller run`), as a process the e2e tests start and stop."""
+"""The controller as a user runs it (`proxycontroller run`), as a process that tests and benchmarks start."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from proxycontroller.infra.processes import ManagedProcess, free_port, http_read
 
 
 @contextlib.contextmanager
-def run_controller(work_dir: Path, backend_args: list[str], config: Mapping[str, object]) -> Iterator[ManagedProcess]:
-    """`proxycontroller run` with `config` (YAML), ready once /readyz answers (its caches are synced)."""
+def controller_process(
+    work_dir: Path, backend_args: list[str], config: Mapping[str, object]
+) -> Iterator[tuple[ManagedProcess, int]]:
+    """`proxycontroller run` with `config` (written as YAML) and `backend_args` (`--config-dir DIR` or
+    `--kubeconfig FILE`); ready once /readyz answers. Yields the process and its probe port (/metrics)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     config_path = work_dir / "controller.yaml"
     config_path.write_text(yaml.safe_dump(dict(config)))
@@ -32,4 +35,4 @@ def run_controller(work_dir: Path, backend_args: list[str], config: Mapping[str,
     ]
     process = ManagedProcess("proxycontroller", args, work_dir / "controller.log")
     with running(process, http_ready(f"http://127.0.0.1:{probe_port}/readyz"), timeout=60) as started:
-        yield started
+        yield started, probe_port
