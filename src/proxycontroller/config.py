@@ -55,6 +55,9 @@ class ReconcileSettings(_Settings):
 
     coalesce_window_seconds: float = Field(default=0.1, ge=0)
     max_delay_seconds: float = Field(default=1.0, gt=0)
+    # Reconcile the first change after a quiet window at once instead of waiting the window out: a single
+    # change is served sooner, a burst costs one pass more.
+    leading_edge: bool = True
     resync_period_seconds: float = Field(default=300.0, gt=0)
     # etcd refuses objects over ~1.5 MB; above this many bytes of spec JSON, Gloo's compressed spec is written.
     compress_threshold_bytes: int = Field(default=512 * 1024, ge=0)

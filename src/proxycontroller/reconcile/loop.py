@@ -76,6 +76,7 @@ class Reconciler:
         self.total_writes = 0
         self.last_error: str | None = None
         self.converged = asyncio.Event()  # set after a pass that left nothing to do
+        self._last_pass_end = float("-inf")
 
     def mark_dirty(self) -> None:
         self._dirty.set()
@@ -106,7 +107,13 @@ class Reconciler:
     async def _wait_for_burst_to_settle(self) -> None:
         await self._dirty.wait()
         settings = self.config.reconcile
-        deadline = time.monotonic() + settings.max_delay_seconds
+        now = time.monotonic()
+        if settings.leading_edge and now - self._last_pass_end >= settings.coalesce_window_seconds:
+            # The first change after a quiet spell is reconciled at once; only what arrives while that pass
+            # runs is coalesced. A single change waits for no window, a burst costs one pass more.
+            self._dirty.clear()
+            return
+        deadline = now + settings.max_delay_seconds
         while True:
             self._dirty.clear()
             remaining = deadline - time.monotonic()
@@ -138,6 +145,7 @@ class Reconciler:
                 continue
             finally:
                 self.metrics.reconcile_time_seconds.labels(CONTROLLER).observe(time.perf_counter() - started)
+                self._last_pass_end = time.monotonic()
             failures = 0
             self.last_error = None
             self.metrics.reconcile_total.labels(CONTROLLER, "success").inc()
