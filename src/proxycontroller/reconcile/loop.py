@@ -75,7 +75,7 @@ class Reconciler:
         self.passes = 0
         self.total_writes = 0
         self.last_error: str | None = None
-        self.converged = asyncio.Event()  # set after a pass that left nothing to do
+        self.converged = asyncio.Event()  # set after a pass when no change arrived while it ran
         self._last_pass_end = float("-inf")
 
     def mark_dirty(self) -> None:
@@ -149,8 +149,8 @@ class Reconciler:
             failures = 0
             self.last_error = None
             self.metrics.reconcile_total.labels(CONTROLLER, "success").inc()
-            if result.writes == 0 and not self._dirty.is_set():
-                self.converged.set()
+            if not self._dirty.is_set():
+                self.converged.set()  # what it wrote is what is wanted, and nothing changed meanwhile
             if result.writes:
                 log.info(
                     "reconciled: created %s, updated %s, deleted %s",
@@ -185,7 +185,7 @@ class Reconciler:
         for stored in self.proxy_cache.items():
             if stored.key not in wanted and is_managed(stored, self.config):
                 await self.proxy_client.delete(stored.key)
-                self.proxy_cache.remove(stored.key)
+                self.proxy_cache.remove(stored.key, notify=False)
                 self.metrics.writes_total.labels("delete").inc()
                 result.deleted.append(stored.key)
         self._report_gloo_verdicts()
@@ -234,7 +234,7 @@ class Reconciler:
 
     def _record_write(self, written: Proxy, spec_bytes: bytes, operation: str, done: list[ObjectKey]) -> None:
         self._stored_specs[written.key] = (written.metadata.resource_version, spec_bytes)
-        self.proxy_cache.upsert(written)
+        self.proxy_cache.upsert(written, notify=False)
         self.metrics.writes_total.labels(operation).inc()
         done.append(written.key)
 

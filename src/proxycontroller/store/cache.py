@@ -55,14 +55,15 @@ class ResourceCache(Generic[R]):
         if changed:
             self._changed()
 
-    def upsert(self, item: R) -> None:
+    def upsert(self, item: R, notify: bool = True) -> None:
+        """`notify=False` for what the reader itself just wrote: it knows, and a pass to learn it is waste."""
         old = self._items.get(item.key)
         self._items[item.key] = item
-        if old is None or old.metadata.resource_version != item.metadata.resource_version or old != item:
+        if notify and (old is None or old.metadata.resource_version != item.metadata.resource_version or old != item):
             self._changed()
 
-    def remove(self, key: ObjectKey) -> None:
-        if self._items.pop(key, None) is not None:
+    def remove(self, key: ObjectKey, notify: bool = True) -> None:
+        if self._items.pop(key, None) is not None and notify:
             self._changed()
 
     def get(self, key: ObjectKey) -> R | None:
