@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,10 +29,26 @@ def petstore_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         yield port
 
 
-@pytest.fixture
-def gloo(gloo_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gloo]:
-    """A fresh Gloo in directory mode for each test (it starts in about a second). Not shared: Gloo 1.22.1 in
-    directory mode can crash on its own status writes (it lists a file it is rewriting), and one crash must not
-    fail every later test; a Kubernetes-mode Gloo also needs the fixed port 8765 to itself."""
-    with start_gloo_directory(gloo_binary, tmp_path_factory.mktemp("gloo")) as running_gloo:
-        yield running_gloo
+# Gloo 1.22.1's file client panics when its poller lists a file that Gloo is rewriting in place to record a
+# status (solo-kit file/resource_client.go), and the crash leaves that file empty. It is Gloo's bug, and rare.
+GLOO_PANIC = "panic: runtime error"
+
+
+def run_with_fresh_gloo(
+    gloo_binary: Path, work_dir: Path, scenario: Callable[[Gloo, Path], None], attempts: int = 3
+) -> None:
+    """Runs `scenario(gloo, work_dir)` against a fresh directory-mode Gloo, and again on a fresh one only when
+    that Gloo crashed with its known panic; any other failure fails the test at once."""
+    crashed: list[str] = []
+    for attempt in range(attempts):
+        root = work_dir / f"attempt-{attempt}"
+        with start_gloo_directory(gloo_binary, root / "gloo") as gloo:
+            try:
+                scenario(gloo, root)
+                return
+            except (AssertionError, TimeoutError, RuntimeError):
+                if gloo.process.running() or GLOO_PANIC not in gloo.process.log_tail(400):
+                    raise
+                crashed.append(str(gloo.process.log_path))
+                warnings.warn(f"Gloo crashed (its own panic, see {gloo.process.log_path}); trying again", stacklevel=1)
+    pytest.fail(f"Gloo crashed with its known panic on all {attempts} attempts: {crashed}")

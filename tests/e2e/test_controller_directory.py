@@ -14,6 +14,7 @@ from proxycontroller.infra.gloo import Gloo, ProxyState, wait_for_proxy_status
 from proxycontroller.infra.petstore import PETS_BODY
 from proxycontroller.infra.processes import free_port
 from proxycontroller.infra.traffic import get, wait_for_status
+from tests.e2e.conftest import run_with_fresh_gloo
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,11 @@ def static_upstream(name: str, port: int) -> dict[str, Any]:
     }
 
 
-def test_the_seeds_curl_through_real_gloo_and_envoy(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
+def test_the_seeds_curl_through_real_gloo_and_envoy(gloo_binary: Path, petstore_port: int, tmp_path: Path) -> None:
+    run_with_fresh_gloo(gloo_binary, tmp_path, lambda gloo, root: seeds_curl(gloo, petstore_port, root))
+
+
+def seeds_curl(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
     gloo.tree.write("upstreams", static_upstream(PETSTORE, petstore_port))
     listener_port = free_port()
     config = {"listener": {"bindAddress": "127.0.0.1", "bindPort": listener_port}}

@@ -17,6 +17,7 @@ from proxycontroller.infra.envoy import start_envoy
 from proxycontroller.infra.gloo import GLOO_SYSTEM, Gloo, ProxyState, wait_for_proxy_status
 from proxycontroller.infra.petstore import PETS_BODY
 from proxycontroller.infra.processes import free_port
+from tests.e2e.conftest import run_with_fresh_gloo
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +83,13 @@ def poll_get(url: str, host: str, timeout: float) -> tuple[int, str, bytes]:
     raise AssertionError(f"GET {url} (Host: {host}) never answered 200 within {timeout:.0f}s; last: {last!r}")
 
 
-def test_traffic_flows_through_a_hand_written_proxy_file(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
+def test_traffic_flows_through_a_hand_written_proxy_file(gloo_binary: Path, petstore_port: int, tmp_path: Path) -> None:
+    run_with_fresh_gloo(
+        gloo_binary, tmp_path, lambda gloo, root: traffic_through_hand_written_proxy(gloo, petstore_port, root)
+    )
+
+
+def traffic_through_hand_written_proxy(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
     gloo.tree.write("upstreams", static_upstream(UPSTREAM, petstore_port))
     listener_port = free_port()
     proxy_path = gloo.tree.write(
@@ -120,7 +127,13 @@ def test_traffic_flows_through_a_hand_written_proxy_file(gloo: Gloo, petstore_po
     assert final.state is ProxyState.ACCEPTED
 
 
-def test_duplicate_domain_across_virtual_hosts_is_rejected_with_a_reason(gloo: Gloo, petstore_port: int) -> None:
+def test_duplicate_domain_across_virtual_hosts_is_rejected_with_a_reason(
+    gloo_binary: Path, petstore_port: int, tmp_path: Path
+) -> None:
+    run_with_fresh_gloo(gloo_binary, tmp_path, lambda gloo, _: duplicate_domain_is_rejected(gloo, petstore_port))
+
+
+def duplicate_domain_is_rejected(gloo: Gloo, petstore_port: int) -> None:
     gloo.tree.write("upstreams", static_upstream(UPSTREAM, petstore_port))
     proxy_path = gloo.tree.write(
         "proxies",
