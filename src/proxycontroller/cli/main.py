@@ -7,13 +7,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from proxycontroller.config import ConfigError, ControllerConfig, load_config
-from proxycontroller.manager.backends import BackendChoice
 from proxycontroller.model.documents import DocumentError
 from proxycontroller.translate.strategies import StrategyError
+
+if TYPE_CHECKING:  # the Kubernetes client is imported only by the commands that use it
+    from proxycontroller.manager.backends import BackendChoice
 
 EXIT_BAD_INPUT = 2
 
