@@ -86,17 +86,12 @@ class ProxyReport:
 
 
 def report(proxy: Proxy, config: ControllerConfig) -> ProxyReport:
-    hosts = sum(
-        len(listener.http_listener.virtual_hosts or [])
-        for listener in proxy.spec.listeners or []
-        if listener.http_listener is not None
-    )
     status = proxy.status_from(config.gloo_namespace)
     state = status.parsed_state if status else None
     return ProxyReport(
         namespace=proxy.metadata.namespace,
         name=proxy.metadata.name,
-        virtual_hosts=hosts,
+        virtual_hosts=proxy.spec.virtual_host_count(),
         spec_bytes=len(proxy.spec.to_json_bytes()),
         compressed=(proxy.metadata.annotations or {}).get("gloo.solo.io/compress") == "true",
         state=state.name.title() if state is not None else "(no verdict yet)",

@@ -144,3 +144,10 @@ class Listener(GlooModel):
 
 class ProxySpec(GlooModel):
     listeners: list[Listener] | None = None
+
+    def virtual_host_count(self) -> int:
+        return sum(
+            len(listener.http_listener.virtual_hosts or [])
+            for listener in self.listeners or []
+            if listener.http_listener is not None
+        )

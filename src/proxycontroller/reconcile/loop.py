@@ -177,9 +177,7 @@ class Reconciler:
         virtual_hosts = 0
         for desired in state.proxies:
             wanted.add(desired.key)
-            virtual_hosts += sum(
-                len(lst.http_listener.virtual_hosts or []) for lst in desired.spec.listeners or [] if lst.http_listener
-            )
+            virtual_hosts += desired.spec.virtual_host_count()
             await self._ensure(desired, result)
         self.metrics.virtual_hosts.set(virtual_hosts)
         for stored in self.proxy_cache.items():

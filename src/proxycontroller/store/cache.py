@@ -31,20 +31,19 @@ class ResourceCache(Generic[R]):
 
     def replace_all(self, items: Iterable[R]) -> None:
         """A fresh list from the store: what it holds now, whatever events were missed."""
-        fresh = {item.key: item for item in items}
-        changed = fresh.keys() != self._items.keys() or any(
-            self._items[key].metadata.resource_version != item.metadata.resource_version for key, item in fresh.items()
-        )
-        self._items = fresh
+        self._replace(lambda key: True, items)
         self.synced.set()
-        if changed:
-            self._changed()
 
     def replace_namespace(self, namespace: str, items: Iterable[R]) -> None:
         """A fresh list of one namespace, for stores that watch several namespaces separately.
         Does not mark the cache synced: the store does that once every namespace is listed."""
+        self._replace(lambda key: key.namespace == namespace, items)
+
+    def _replace(self, in_scope: Callable[[ObjectKey], bool], items: Iterable[R]) -> None:
+        """The objects in scope become exactly `items`; a change (anything gone, new or at another
+        resourceVersion) is signalled once."""
         fresh = {item.key: item for item in items}
-        stale = [key for key in self._items if key.namespace == namespace and key not in fresh]
+        stale = [key for key in self._items if in_scope(key) and key not in fresh]
         changed = bool(stale) or any(
             (old := self._items.get(key)) is None or old.metadata.resource_version != item.metadata.resource_version
             for key, item in fresh.items()
