@@ -48,9 +48,9 @@ from typing import Any
 import yaml
 
 from benchmarks.common import table
-from proxycontroller.infra.controller import controller_process
-from proxycontroller.infra.envoy import Envoy, start_envoy
-from proxycontroller.infra.gloo import (
+from proxycontroller.testing.servers.controller import controller_process
+from proxycontroller.testing.servers.envoy import Envoy, start_envoy
+from proxycontroller.testing.servers.gloo import (
     GLOO_SYSTEM,
     GlooDirectory,
     build_gloo,
@@ -59,9 +59,9 @@ from proxycontroller.infra.gloo import (
     gloo_ready,
     write_directory_tree,
 )
-from proxycontroller.infra.petstore import PETS_BODY, PETS_PATH, start_petstore
-from proxycontroller.infra.processes import ManagedProcess, free_port
-from proxycontroller.infra.traffic import get
+from proxycontroller.testing.servers.petstore import PETS_BODY, PETS_PATH, start_petstore
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port
+from proxycontroller.testing.servers.traffic import get
 
 OUR_PROXY = "my-cool-proxy"
 GATEWAY_PROXY = "gateway-proxy"

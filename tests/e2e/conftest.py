@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from proxycontroller.infra.gloo import Gloo, GlooBuildError, build_gloo, start_gloo_directory
-from proxycontroller.infra.petstore import start_petstore
+from proxycontroller.testing.servers.gloo import Gloo, GlooBuildError, build_gloo, start_gloo_directory
+from proxycontroller.testing.servers.petstore import start_petstore
 
 
 @pytest.fixture(scope="session")

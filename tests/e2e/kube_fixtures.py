@@ -35,14 +35,14 @@ from lightkube.models.core_v1 import ServicePort, ServiceSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Service
 
-from proxycontroller.infra.apiserver import (
+from proxycontroller.testing.servers.apiserver import (
     CONTROLLER_PERMISSIONS,
     KubeBinaries,
     KubeTestCluster,
     find_repo_root,
     gloo_crd_files,
 )
-from proxycontroller.infra.gloo import (
+from proxycontroller.testing.servers.gloo import (
     GLOO_SYSTEM,
     GlooPorts,
     fixed_ports_in_use,
@@ -50,7 +50,7 @@ from proxycontroller.infra.gloo import (
     gloo_ready,
     kube_settings,
 )
-from proxycontroller.infra.processes import ManagedProcess
+from proxycontroller.testing.servers.processes import ManagedProcess
 
 FIELD_MANAGER = "e2e-kube"
 GLOO_SERVICE = "gloo"

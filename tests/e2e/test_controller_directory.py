@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from proxycontroller.infra.controller import controller_process
-from proxycontroller.infra.envoy import start_envoy
-from proxycontroller.infra.gloo import Gloo, ProxyState, wait_for_proxy_status
-from proxycontroller.infra.petstore import PETS_BODY
-from proxycontroller.infra.processes import free_port
-from proxycontroller.infra.traffic import get, wait_for_status
+from proxycontroller.testing.servers.controller import controller_process
+from proxycontroller.testing.servers.envoy import start_envoy
+from proxycontroller.testing.servers.gloo import Gloo, ProxyState, wait_for_proxy_status
+from proxycontroller.testing.servers.petstore import PETS_BODY
+from proxycontroller.testing.servers.processes import free_port
+from proxycontroller.testing.servers.traffic import get, wait_for_status
 from tests.e2e.conftest import run_with_fresh_gloo
 
 pytestmark = pytest.mark.e2e

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from lightkube import Client
 
-from proxycontroller.infra.apiserver import KubeBinaries, KubeBuildError, KubeTestCluster, build_kube_binaries
-from proxycontroller.infra.controller import controller_process
-from proxycontroller.infra.envoy import start_envoy
-from proxycontroller.infra.petstore import PETS_BODY
-from proxycontroller.infra.processes import free_port
-from proxycontroller.infra.traffic import get, wait_for_status
+from proxycontroller.testing.servers.apiserver import KubeBinaries, KubeBuildError, KubeTestCluster, build_kube_binaries
+from proxycontroller.testing.servers.controller import controller_process
+from proxycontroller.testing.servers.envoy import start_envoy
+from proxycontroller.testing.servers.petstore import PETS_BODY
+from proxycontroller.testing.servers.processes import free_port
+from proxycontroller.testing.servers.traffic import get, wait_for_status
 from tests.e2e.kube_fixtures import (
     KubeGloo,
     admin_client,

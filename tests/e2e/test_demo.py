@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from proxycontroller.infra.petstore import PETS_BODY
-from proxycontroller.infra.processes import ManagedProcess, tcp_ready
+from proxycontroller.testing.servers.petstore import PETS_BODY
+from proxycontroller.testing.servers.processes import ManagedProcess, tcp_ready
 
 pytestmark = pytest.mark.e2e
 

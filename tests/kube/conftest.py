@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lightkube import Client, KubeConfig
 
-from proxycontroller.infra.apiserver import (
+from proxycontroller.testing.servers.apiserver import (
     KubeBinaries,
     KubeBuildError,
     KubeTestCluster,

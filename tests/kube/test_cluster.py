@@ -24,7 +24,7 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Event, Namespace, Secret
 from lightkube.types import PatchType
 
-from proxycontroller.infra.apiserver import (
+from proxycontroller.testing.servers.apiserver import (
     CONTROLLER_NAMESPACE,
     CONTROLLER_USER,
     KubeTestCluster,

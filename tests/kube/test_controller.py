@@ -19,7 +19,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSettings
-from proxycontroller.infra.apiserver import KubeTestCluster
+from proxycontroller.testing.servers.apiserver import KubeTestCluster
 from proxycontroller.model.encoding import from_cr
 from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
 from proxycontroller.model.snapshot import Snapshot

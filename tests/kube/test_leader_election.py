@@ -26,7 +26,7 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
-from proxycontroller.infra.apiserver import CONTROLLER_NAMESPACE, LOOPBACK, KubeTestCluster
+from proxycontroller.testing.servers.apiserver import CONTROLLER_NAMESPACE, LOOPBACK, KubeTestCluster
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector, LeadershipLost
 
 pytestmark = pytest.mark.kube

@@ -11,8 +11,8 @@ from lightkube import Client, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.coordination_v1 import Lease
 
-from proxycontroller.infra.apiserver import KubeTestCluster
-from proxycontroller.infra.controller import controller_process
+from proxycontroller.testing.servers.apiserver import KubeTestCluster
+from proxycontroller.testing.servers.controller import controller_process
 
 UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
 ProxyCR = create_namespaced_resource("gloo.solo.io", "v1", "Proxy", "proxies")

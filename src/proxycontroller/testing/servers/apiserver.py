@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import yaml
 
-from proxycontroller.infra.processes import ManagedProcess, ProcessFailedError, free_port, http_ready
+from proxycontroller.testing.servers.processes import ManagedProcess, ProcessFailedError, free_port, http_ready
 
 LOOPBACK = "127.0.0.1"
 CONTROLLER_NAMESPACE = "gloo-system"

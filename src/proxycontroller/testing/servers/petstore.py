@@ -1,6 +1,6 @@
 """A tiny petstore backend for end-to-end tests: `GET /api/pets` answers a fixed JSON list, anything else 404.
 
-Run it with `python -m proxycontroller.infra.petstore --host 127.0.0.1 --port N`, or start it as a
+Run it with `python -m proxycontroller.testing.servers.petstore --host 127.0.0.1 --port N`, or start it as a
 ManagedProcess with `start_petstore`/`petstore_process` (stdlib only, no framework).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from proxycontroller.infra.processes import ManagedProcess, free_port, http_ready, running
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port, http_ready, running
 
 PETS_PATH = "/api/pets"
 # Exactly the body tests compare against (compact JSON, no trailing newline).
@@ -64,7 +64,7 @@ def petstore_process(log_path: Path, port: int, host: str = "127.0.0.1") -> Mana
     """A not yet started ManagedProcess running this module with the current interpreter."""
     return ManagedProcess(
         name="petstore",
-        args=[sys.executable, "-m", "proxycontroller.infra.petstore", "--host", host, "--port", str(port)],
+        args=[sys.executable, "-m", "proxycontroller.testing.servers.petstore", "--host", host, "--port", str(port)],
         log_path=log_path,
         env={"PYTHONUNBUFFERED": "1"},
     )

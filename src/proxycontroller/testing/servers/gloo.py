@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from proxycontroller.infra.processes import ManagedProcess, free_port, running, tcp_ready
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port, running, tcp_ready
 from proxycontroller.model.status import State
 
 GLOO_SYSTEM = "gloo-system"

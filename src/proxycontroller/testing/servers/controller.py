@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from proxycontroller.infra.processes import ManagedProcess, free_port, http_ready, running
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port, http_ready, running
 
 
 @contextlib.contextmanager

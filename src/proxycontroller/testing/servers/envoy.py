@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proxycontroller.infra.processes import ManagedProcess, free_port, running
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port, running
 
 LOOPBACK = "127.0.0.1"
 XDS_CLUSTER = "xds_cluster"
