@@ -27,11 +27,11 @@ from lightkube import AsyncClient, KubeConfig
 from benchmarks.common import table
 from benchmarks.seed_loop import ProxyCR, SeedLoop, UpstreamCR
 from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSettings
-from proxycontroller.testing.servers.apiserver import KubeTestCluster, kube_test_cluster
 from proxycontroller.model.encoding import decompress_spec, is_compressed
 from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
 from proxycontroller.reconcile.loop import Reconciler, cancel
 from proxycontroller.store.kube import KubeClient, make_async_client
+from proxycontroller.testing.servers.apiserver import KubeTestCluster, kube_test_cluster
 from proxycontroller.translate.strategies import host_header
 
 CONCURRENCY = 32

@@ -19,12 +19,12 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSettings
-from proxycontroller.testing.servers.apiserver import KubeTestCluster
 from proxycontroller.model.encoding import from_cr
 from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.reconcile.loop import Reconciler, cancel
 from proxycontroller.store.kube import KubeClient, make_async_client
+from proxycontroller.testing.servers.apiserver import KubeTestCluster
 from proxycontroller.translate.strategies import host_header
 from proxycontroller.validate.desired import desired_state
 

@@ -26,8 +26,8 @@ from lightkube.models.coordination_v1 import LeaseSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.coordination_v1 import Lease
 
-from proxycontroller.testing.servers.apiserver import CONTROLLER_NAMESPACE, LOOPBACK, KubeTestCluster
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector, LeadershipLost
+from proxycontroller.testing.servers.apiserver import CONTROLLER_NAMESPACE, LOOPBACK, KubeTestCluster
 
 pytestmark = pytest.mark.kube
 

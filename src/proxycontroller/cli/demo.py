@@ -19,13 +19,19 @@ from pathlib import Path
 import click
 
 from proxycontroller.config import ControllerConfig, ListenerSettings
+from proxycontroller.manager.backends import BackendChoice, open_backend
+from proxycontroller.reconcile.loop import Reconciler
 from proxycontroller.testing.servers.envoy import start_envoy
-from proxycontroller.testing.servers.gloo import REPO_ROOT, Gloo, ProxyState, start_gloo_directory, wait_for_proxy_status
+from proxycontroller.testing.servers.gloo import (
+    REPO_ROOT,
+    Gloo,
+    ProxyState,
+    start_gloo_directory,
+    wait_for_proxy_status,
+)
 from proxycontroller.testing.servers.petstore import PETS_PATH, start_petstore
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import wait_for_status
-from proxycontroller.manager.backends import BackendChoice, open_backend
-from proxycontroller.reconcile.loop import Reconciler
 from proxycontroller.translate.strategies import host_header
 
 UPSTREAM = "default-petstore-8080"

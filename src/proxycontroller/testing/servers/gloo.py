@@ -36,8 +36,8 @@ from typing import Any
 
 import yaml
 
-from proxycontroller.testing.servers.processes import ManagedProcess, free_port, running, tcp_ready
 from proxycontroller.model.status import State
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port, running, tcp_ready
 
 GLOO_SYSTEM = "gloo-system"
 SETTINGS_NAME = "default"
