@@ -18,9 +18,10 @@ from pathlib import Path
 
 import click
 
-from proxycontroller.config import ControllerConfig, ListenerSettings
+from proxycontroller.config import ControllerConfig, ListenerSettings, ProxySettings
 from proxycontroller.manager.backends import BackendChoice, open_backend
-from proxycontroller.reconcile.loop import Reconciler
+from proxycontroller.manager.controller import build_engine, build_logic
+from proxycontroller.reconcile.engine import Engine
 from proxycontroller.testing.servers.envoy import start_envoy
 from proxycontroller.testing.servers.gloo import (
     REPO_ROOT,
@@ -32,7 +33,6 @@ from proxycontroller.testing.servers.gloo import (
 from proxycontroller.testing.servers.petstore import PETS_PATH, start_petstore
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import wait_for_status
-from proxycontroller.translate.strategies import host_header
 
 UPSTREAM = "default-petstore-8080"
 
@@ -69,17 +69,18 @@ def build_gloo_with_progress() -> Path:
 
 
 @contextlib.contextmanager
-def controller_thread(gloo: Gloo, listener_port: int) -> Iterator[Reconciler]:
+def controller_thread(gloo: Gloo, listener_port: int) -> Iterator[Engine]:
     """The controller on Gloo's config directory, in a thread of its own with its own event loop."""
-    config = ControllerConfig(listener=ListenerSettings(bind_address="127.0.0.1", bind_port=listener_port))
+    listener = ListenerSettings(bind_address="127.0.0.1", bind_port=listener_port)
+    config = ControllerConfig(proxies=(ProxySettings(listeners=(listener,)),))
     backend = open_backend(BackendChoice(config_dir=gloo.tree.config_dir))
-    reconciler = Reconciler(config, host_header, backend.upstreams, backend.proxies)
+    engine = build_engine(config, build_logic(config), backend)
     loop = asyncio.new_event_loop()
-    task = loop.create_task(reconciler.run())
+    task = loop.create_task(engine.run())
     thread = threading.Thread(target=lambda: loop.run_until_complete(asyncio.wait([task])), daemon=True)
     thread.start()
     try:
-        yield reconciler
+        yield engine
     finally:
         loop.call_soon_threadsafe(task.cancel)
         thread.join(timeout=10)

@@ -13,7 +13,7 @@ import click
 
 from proxycontroller.config import ConfigError, ControllerConfig, load_config
 from proxycontroller.model.documents import DocumentError
-from proxycontroller.translate.strategies import StrategyError
+from proxycontroller.translate.registry import StrategyError
 
 if TYPE_CHECKING:  # the Kubernetes client is imported only by the commands that use it
     from proxycontroller.manager.backends import BackendChoice
@@ -98,7 +98,7 @@ def _controller_options(command: Callable[..., None]) -> Callable[..., None]:
             _fail(str(exc))
             return
         if proxy_namespace:
-            config = config.model_copy(update={"proxy": config.proxy.model_copy(update={"namespace": proxy_namespace})})
+            config = config.with_proxy_namespace(proxy_namespace)
         backend = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context)
         command(config=config, backend=backend, **rest)
 
@@ -168,12 +168,16 @@ def run_command(
     host, _, port = probe_address.rpartition(":")
     if probe_address and (not host or not port.isdigit()):
         _fail(f"--probe-address: expected host:port, got {probe_address!r}")
+    from proxycontroller.manager.controller import build_logic
     from proxycontroller.manager.leader import LeadershipLost
 
     try:
-        asyncio.run(run_controller(config, backend, host or None, int(port or 0), leader_elect))
+        logic = build_logic(config)
     except StrategyError as exc:
         _fail(str(exc))
+        return
+    try:
+        asyncio.run(run_controller(config, backend, host or None, int(port or 0), leader_elect, logic))
     except LeadershipLost as exc:
         click.echo(f"error: lost leadership, exiting so that a restart begins with fresh caches: {exc}", err=True)
         sys.exit(1)
@@ -194,7 +198,8 @@ def status_command(config: ControllerConfig, backend: BackendChoice, timeout: fl
         _fail(f"no answer from {backend.describe()} within {timeout}s")
         return
     if not reports:
-        click.echo(f"no Proxy managed by instance {config.instance!r} in namespace {config.proxy.namespace}")
+        namespaces = ", ".join(config.proxy_namespaces)
+        click.echo(f"no Proxy managed by instance {config.instance!r} in namespace {namespaces}")
         return
     header = ("PROXY", "VIRTUAL HOSTS", "SPEC BYTES", "COMPRESSED", "GLOO", "REASON")
     rows = [

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from proxycontroller.config import ControllerConfig
+from proxycontroller.model.desired import as_resource
 from proxycontroller.model.documents import DocumentError, SourcedUpstream, dump_yaml_stream, parse_upstreams
 from proxycontroller.model.encoding import to_cr
 from proxycontroller.model.resources import ObjectKey
 from proxycontroller.model.snapshot import Snapshot
-from proxycontroller.translate.strategies import resolve_strategy
-from proxycontroller.validate.desired import desired_state
+from proxycontroller.validate.desired import ProxyLogic
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -67,8 +67,8 @@ def deduplicate(found: list[SourcedUpstream]) -> tuple[list[SourcedUpstream], li
 def render(paths: tuple[str, ...], config: ControllerConfig, output: str) -> tuple[str, list[str]]:
     found, warnings = deduplicate(read_upstreams(paths))
     snapshot = Snapshot.of(item.upstream for item in found)
-    state = desired_state(snapshot, config, resolve_strategy(config.strategy))
-    documents = [to_cr(proxy) for proxy in state.proxies]
+    state = ProxyLogic(config).desired(snapshot)
+    documents = [to_cr(as_resource(item)) for item in state.objects]
     if output == "json":
         body = documents[0] if len(documents) == 1 else {"apiVersion": "v1", "kind": "List", "items": documents}
         text = json.dumps(body, indent=2) + "\n"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-from proxycontroller.model.resources import Proxy, Upstream
+from proxycontroller.model.resources import Resource
 from proxycontroller.store.base import ResourceClient
 from proxycontroller.store.directory import DirectoryClient
 from proxycontroller.store.kube import KubeClient, make_async_client
+
+R = TypeVar("R", bound=Resource)
 
 
 @dataclass(frozen=True)
@@ -27,19 +31,25 @@ class BackendChoice:
 
 @dataclass
 class Backend:
-    upstreams: ResourceClient[Upstream]
-    proxies: ResourceClient[Proxy]
-    closers: list[object]
+    """Makes a client per resource kind, all over one connection; `compresses`: whether Gloo reads its
+    compressed spec there (its file client does not)."""
+
+    make: Callable[[type[Any]], ResourceClient[Any]]
+    compresses: bool
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def client(self, kind: type[R]) -> ResourceClient[R]:
+        made: ResourceClient[R] = self.make(kind)
+        return made
 
     async def close(self) -> None:
-        for closer in self.closers:
-            close = getattr(closer, "close", None)
-            if close is not None:
-                await close()
+        for close in self.closers:
+            await close()
 
 
-def open_backend(choice: BackendChoice) -> Backend:
+def open_backend(choice: BackendChoice, field_manager: str = "proxycontroller") -> Backend:
     if choice.config_dir is not None:
-        return Backend(DirectoryClient(Upstream, choice.config_dir), DirectoryClient(Proxy, choice.config_dir), [])
-    client = make_async_client(choice.kubeconfig, choice.context)
-    return Backend(KubeClient(Upstream, client), KubeClient(Proxy, client), [client])
+        root = choice.config_dir
+        return Backend(lambda kind: DirectoryClient(kind, root), compresses=False)
+    client = make_async_client(choice.kubeconfig, choice.context, field_manager=field_manager)
+    return Backend(lambda kind: KubeClient(kind, client), compresses=True, closers=[client.close])

@@ -1,10 +1,11 @@
-"""/metrics, /healthz and /readyz on one HTTP port, served by the standard library's WSGI server in a thread.
+"""/metrics, /healthz, /readyz and /statusz on one HTTP port, served by the standard library's WSGI server in a thread.
 
 Prometheus' own WSGI app serves the metrics; the probes only read flags the reconciler keeps.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,7 +22,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 class ProbeServer:
-    def __init__(self, host: str, port: int, registry: CollectorRegistry, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        ready: Callable[[], bool],
+        detail: Callable[[], dict[str, object]] = dict,
+    ) -> None:
         metrics = make_wsgi_app(registry)
 
         def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -29,6 +37,10 @@ class ProbeServer:
             if path == "/healthz":
                 start_response("200 OK", [("Content-Type", "text/plain")])
                 return [b"ok\n"]
+            if path == "/statusz":
+                # The engine's state as JSON: passes, the last error and since when it fails (`status` shows it).
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [json.dumps(detail()).encode() + b"\n"]
             if path == "/readyz":
                 if ready():
                     start_response("200 OK", [("Content-Type", "text/plain")])

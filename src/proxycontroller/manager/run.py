@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from dataclasses import dataclass
 
+import msgspec
+
 from proxycontroller.config import ControllerConfig
 from proxycontroller.manager.backends import BackendChoice, open_backend
+from proxycontroller.manager.controller import build_engine, build_logic
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector
 from proxycontroller.manager.probes import ProbeServer
-from proxycontroller.model.resources import Proxy
-from proxycontroller.reconcile.loop import Reconciler
+from proxycontroller.model.resources import StoredProxy
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.kube import make_async_client
-from proxycontroller.translate.strategies import resolve_strategy
 from proxycontroller.translate.translator import managed_labels
+from proxycontroller.validate.desired import ProxyLogic
 
 log = logging.getLogger(__name__)
 
@@ -29,38 +32,49 @@ async def run_controller(
     probe_host: str | None,
     probe_port: int,
     leader_election: bool = True,
+    logic: ProxyLogic | None = None,
 ) -> None:
     """Runs until SIGINT or SIGTERM. On a cluster, with leader election, several replicas can run and only the
-    holder of the Lease `<proxy namespace>/proxycontroller-<instance>` reconciles; a leader that cannot renew
-    raises LeadershipLost (the process should exit and restart with fresh caches, as controller-runtime's do)."""
-    backend = open_backend(choice)
+    holder of the Lease `<first proxy namespace>/proxycontroller-<instance>` reconciles; a leader that cannot
+    renew raises LeadershipLost (the process should exit and restart with fresh caches, as controller-runtime's
+    do). `logic`: already built from `config` (the CLI builds it first, so a bad strategy fails at start)."""
+    logic = logic or build_logic(config)
+    backend = open_backend(choice, config.reconcile.field_manager)
     metrics = Metrics()
-    reconciler = Reconciler(config, resolve_strategy(config.strategy), backend.upstreams, backend.proxies, metrics)
+    engine = build_engine(config, logic, backend, metrics)
     elector: LeaderElector | None = None
     if leader_election and choice.config_dir is None:
-        elector_client = make_async_client(choice.kubeconfig, choice.context)
-        backend.closers.append(elector_client)
+        elector_client = make_async_client(
+            choice.kubeconfig, choice.context, field_manager=config.reconcile.field_manager
+        )
+        backend.closers.append(elector_client.close)
         settings = LeaderElectionSettings(
-            lease_name=f"proxycontroller-{config.instance}", namespace=config.proxy.namespace
+            lease_name=f"proxycontroller-{config.instance}", namespace=config.proxy_namespaces[0]
         )
         elector = LeaderElector(elector_client, settings)
         log.info("leader election on %s as %s", settings.describe(), settings.identity)
 
     def ready() -> bool:
         # A standby replica is ready too: it is healthy and waiting for the Lease.
-        return reconciler.ready or (elector is not None and not elector.is_leader)
+        return engine.ready or (elector is not None and not elector.is_leader)
 
-    probes = ProbeServer(probe_host, probe_port, metrics.registry, ready).start() if probe_host else None
+    def detail() -> dict[str, object]:
+        return {
+            "leader": elector.is_leader if elector is not None else True,
+            "synced": engine.ready,
+            **dataclasses.asdict(engine.health),
+        }
+
+    probes = ProbeServer(probe_host, probe_port, metrics.registry, ready, detail).start() if probe_host else None
     if probes is not None:
-        log.info("metrics and probes on http://%s:%d (/metrics, /healthz, /readyz)", probe_host, probes.port)
+        log.info("metrics and probes on http://%s:%d (/metrics, /healthz, /readyz, /statusz)", probe_host, probes.port)
     log.info(
-        "routing upstreams of %s into Proxy %s/%s, backend: %s",
-        "all namespaces" if config.all_namespaces else ", ".join(config.namespaces),
-        config.proxy.namespace,
-        config.proxy.name,
+        "routing upstreams of %s into %s, backend: %s",
+        "all namespaces" if config.all_namespaces else ", ".join(config.watched_namespaces() or ()),
+        ", ".join(f"Proxy {p.namespace}/{p.name}" for p in config.proxies),
         choice.describe(),
     )
-    task = asyncio.create_task(elector.run(reconciler.run) if elector is not None else reconciler.run())
+    task = asyncio.create_task(elector.run(engine.run) if elector is not None else engine.run())
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, task.cancel)
@@ -85,14 +99,14 @@ class ProxyReport:
     reason: str
 
 
-def report(proxy: Proxy, config: ControllerConfig) -> ProxyReport:
+def report(proxy: StoredProxy, config: ControllerConfig) -> ProxyReport:
     status = proxy.status_from(config.gloo_namespace)
     state = status.parsed_state if status else None
     return ProxyReport(
         namespace=proxy.metadata.namespace,
         name=proxy.metadata.name,
-        virtual_hosts=proxy.spec.virtual_host_count(),
-        spec_bytes=len(proxy.spec.to_json_bytes()),
+        virtual_hosts=count_virtual_hosts(proxy.spec.json),
+        spec_bytes=len(proxy.spec.json),
         compressed=(proxy.metadata.annotations or {}).get("gloo.solo.io/compress") == "true",
         state=state.name.title() if state is not None else "(no verdict yet)",
         reason=(status.reason or "") if status else "",
@@ -101,9 +115,10 @@ def report(proxy: Proxy, config: ControllerConfig) -> ProxyReport:
 
 async def managed_proxies(config: ControllerConfig, choice: BackendChoice, timeout: float) -> list[ProxyReport]:
     """One list of this controller's Proxies, through the same watch the controller uses."""
-    backend = open_backend(choice)
-    cache = ResourceCache(Proxy)
-    task = asyncio.create_task(backend.proxies.watch(cache, [config.proxy.namespace], managed_labels(config)))
+    backend = open_backend(choice, config.reconcile.field_manager)
+    cache = ResourceCache(StoredProxy)
+    watch = backend.client(StoredProxy).watch(cache, config.proxy_namespaces, managed_labels(config.instance))
+    task = asyncio.create_task(watch)
     try:
         await asyncio.wait_for(cache.synced.wait(), timeout)
     finally:
@@ -112,3 +127,17 @@ async def managed_proxies(config: ControllerConfig, choice: BackendChoice, timeo
             await task
         await backend.close()
     return [report(proxy, config) for proxy in sorted(cache.items(), key=lambda p: p.key)]
+
+
+class _Listeners(msgspec.Struct):
+    httpListener: dict[str, list[msgspec.Raw]] | None = None
+
+
+class _Spec(msgspec.Struct):
+    listeners: list[_Listeners] = []
+
+
+def count_virtual_hosts(spec_json: bytes) -> int:
+    """Virtual hosts in a Proxy spec, without building them (msgspec.Raw skips their contents)."""
+    spec = msgspec.json.decode(spec_json, type=_Spec)
+    return sum(len((listener.httpListener or {}).get("virtualHosts", [])) for listener in spec.listeners)

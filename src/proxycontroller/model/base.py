@@ -1,10 +1,8 @@
-"""The base every Gloo model derives from: Gloo's camelCase JSON names, unknown fields kept."""
+"""The base every Gloo model derives from: Gloo's camelCase JSON names, unknown fields kept, immutable."""
 
 from __future__ import annotations
 
-import collections
 import json
-import weakref
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -17,13 +15,18 @@ class GlooModel(BaseModel):
     `extra="allow"` keeps every field the model does not name (a newer Gloo's, an enterprise plugin's), so
     reading and writing back never drops data. Dumps carry only the fields that were set, so a round trip
     reproduces the input rather than padding it with defaults.
+
+    Frozen, with tuples for repeated fields: the engine shares one model between passes (its memo of virtual
+    hosts) and hands it to users' strategies, so nobody may change one in place. Opaque `dict` fields are not
+    frozen by Python; the engine keeps the serialized bytes of a model from when it was made, so a change to
+    one of those later does not reach what is written either.
     """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="allow",
-        frozen=False,
+        frozen=True,
         ser_json_inf_nan="strings",
     )
 
@@ -37,20 +40,5 @@ class GlooModel(BaseModel):
         return result
 
     def to_json_bytes(self) -> bytes:
-        """The same as compact JSON, serialized in one pass by pydantic-core: the cheap way to compare two
-        objects (equal content read from a store or built by translation gives equal bytes).
-
-        The last few results are remembered per object: a reconcile pass serializes the desired spec to
-        compare it, and the store serializes the very same object again to write it (70 ms each at 10k
-        virtual hosts). Models are never changed in place (updates go through model_copy), so a remembered
-        result stays true for as long as its object lives.
-        """
-        for reference, serialized in _recently_serialized:
-            if reference() is self:
-                return serialized
-        serialized = self.model_dump_json(by_alias=True, exclude_unset=True).encode()
-        _recently_serialized.append((weakref.ref(self), serialized))
-        return serialized
-
-
-_recently_serialized: collections.deque[tuple[weakref.ref[GlooModel], bytes]] = collections.deque(maxlen=4)
+        """The same as compact JSON, in field order, serialized in one pass by pydantic-core."""
+        return self.model_dump_json(by_alias=True, exclude_unset=True, exclude_none=True).encode()

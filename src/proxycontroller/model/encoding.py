@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from proxycontroller.model.canonical import CanonicalSpec
 from proxycontroller.model.resources import Resource
 
 COMPRESS_ANNOTATION = "gloo.solo.io/compress"
@@ -65,7 +66,7 @@ def _build(cls: type[R], metadata: Any, spec: Any, status: Any) -> R:
         raise DecodeError(f"{cls.KIND.kind} has no metadata.name")
     if not isinstance(spec, dict):
         raise DecodeError(f"{cls.KIND.kind} {metadata.get('namespace', '')}/{metadata['name']}: spec is not an object")
-    if is_compressed(spec):
+    if is_compressed(spec) and not cls.KEEPS_COMPRESSED:
         spec = decompress_spec(spec)
     fields: dict[str, Any] = {"metadata": metadata, "spec": spec}
     if status is not None:
@@ -85,8 +86,13 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _dump_spec(resource: Resource, compress: bool) -> dict[str, Any]:
-    # Compressed: straight from pydantic-core's JSON, never through Python dicts (a 10k-host spec is 2 MB).
-    return compress_spec(resource.spec.to_json_bytes()) if compress else resource.spec.to_json_dict()
+    # Compressed: straight from the JSON bytes, never through Python dicts (a 10k-host spec is 2 MB).
+    spec = resource.spec
+    if not compress:
+        return spec.to_json_dict()
+    if isinstance(spec, CanonicalSpec):
+        return {COMPRESSED_SPEC: spec.compressed}  # computed once per spec, however often it is written
+    return compress_spec(spec.to_json_bytes())
 
 
 def _with_compress_annotation(metadata: dict[str, Any], compress: bool) -> dict[str, Any]:

@@ -33,9 +33,9 @@ class Matcher(GlooModel):
     regex: str | None = None
     connect_matcher: dict[str, Any] | None = None
     case_sensitive: bool | None = None
-    headers: list[HeaderMatcher] | None = None
-    query_parameters: list[QueryParameterMatcher] | None = None
-    methods: list[str] | None = None
+    headers: tuple[HeaderMatcher, ...] | None = None
+    query_parameters: tuple[QueryParameterMatcher, ...] | None = None
+    methods: tuple[str, ...] | None = None
 
 
 class Destination(GlooModel):
@@ -53,7 +53,7 @@ class WeightedDestination(GlooModel):
 
 
 class MultiDestination(GlooModel):
-    destinations: list[WeightedDestination]
+    destinations: tuple[WeightedDestination, ...]
 
 
 class RouteAction(GlooModel):
@@ -92,7 +92,7 @@ class RouteOptions(GlooModel):
 
 class Route(GlooModel):
     name: str | None = None
-    matchers: list[Matcher] | None = None
+    matchers: tuple[Matcher, ...] | None = None
     inheritable_matchers: bool | None = None
     route_action: RouteAction | None = None
     redirect_action: RedirectAction | None = None
@@ -103,14 +103,14 @@ class Route(GlooModel):
 
 class VirtualHost(GlooModel):
     name: str
-    domains: list[str] | None = None
-    routes: list[Route] | None = None
+    domains: tuple[str, ...] | None = None
+    routes: tuple[Route, ...] | None = None
     options: dict[str, Any] | None = None
     metadata_static: dict[str, Any] | None = None
 
 
 class HttpListener(GlooModel):
-    virtual_hosts: list[VirtualHost] | None = None
+    virtual_hosts: tuple[VirtualHost, ...] | None = None
     options: dict[str, Any] | None = None
     stat_prefix: str | None = None
 
@@ -121,9 +121,9 @@ class SslConfig(GlooModel):
     secret_ref: ResourceRef | None = None
     ssl_files: dict[str, Any] | None = None
     sds: dict[str, Any] | None = None
-    sni_domains: list[str] | None = None
-    verify_subject_alt_name: list[str] | None = None
-    alpn_protocols: list[str] | None = None
+    sni_domains: tuple[str, ...] | None = None
+    verify_subject_alt_name: tuple[str, ...] | None = None
+    alpn_protocols: tuple[str, ...] | None = None
     one_way_tls: bool | None = None
 
 
@@ -135,7 +135,7 @@ class Listener(GlooModel):
     tcp_listener: dict[str, Any] | None = None
     hybrid_listener: dict[str, Any] | None = None
     aggregate_listener: dict[str, Any] | None = None
-    ssl_configurations: list[SslConfig] | None = None
+    ssl_configurations: tuple[SslConfig, ...] | None = None
     use_proxy_proto: bool | None = None
     options: dict[str, Any] | None = None
     metadata_static: dict[str, Any] | None = None
@@ -143,7 +143,7 @@ class Listener(GlooModel):
 
 
 class ProxySpec(GlooModel):
-    listeners: list[Listener] | None = None
+    listeners: tuple[Listener, ...] | None = None
 
     def virtual_host_count(self) -> int:
         return sum(

@@ -27,7 +27,7 @@ class StaticHost(GlooModel):
 
 
 class StaticUpstreamSpec(GlooModel):
-    hosts: list[StaticHost] | None = None
+    hosts: tuple[StaticHost, ...] | None = None
     use_tls: bool | None = None
     service_spec: dict[str, Any] | None = None
     auto_sni_rewrite: bool | None = None

@@ -1,41 +1,41 @@
-"""Pure decisions of the reconciler: is a stored Proxy what we want, and what to write instead."""
+"""Pure decisions of the engine: is a stored object ours, is it what we want, and what to write instead."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TypeVar
 
-from proxycontroller.config import ControllerConfig
-from proxycontroller.model.encoding import COMPRESS_ANNOTATION
+from proxycontroller.model.canonical import CanonicalSpec
 from proxycontroller.model.resources import Resource
-from proxycontroller.translate.translator import managed_labels
 
 R = TypeVar("R", bound=Resource)
 
+COMPRESS_ANNOTATION = "gloo.solo.io/compress"
 
-def is_managed(resource: Resource, config: ControllerConfig) -> bool:
-    """Ours: carries both labels, the managed-by and this controller instance's."""
+
+def is_owned(resource: Resource, ownership: Mapping[str, str]) -> bool:
+    """Ours: carries every ownership label with our value (managed-by and this controller's instance)."""
     labels = resource.metadata.labels or {}
-    return all(labels.get(key) == value for key, value in managed_labels(config).items())
+    return all(labels.get(key) == value for key, value in ownership.items())
 
 
-def with_compression(desired: R, spec_bytes: int, threshold: int) -> R:
-    """Marks the desired object for Gloo's compressed spec when its spec JSON is over the threshold."""
-    if spec_bytes <= threshold:
-        return desired
-    annotations = {**(desired.metadata.annotations or {}), COMPRESS_ANNOTATION: "true"}
-    return desired.model_copy(update={"metadata": desired.metadata.model_copy(update={"annotations": annotations})})
+def _compressed(resource: Resource) -> bool:
+    return (resource.metadata.annotations or {}).get(COMPRESS_ANNOTATION) == "true"
 
 
-def needs_write(current: Resource, current_spec: bytes, desired: Resource, desired_spec: bytes) -> bool:
-    """Only the spec, our labels and the compression choice matter: Gloo writes status into the same object."""
-    if current_spec != desired_spec:
+def needs_write(current: Resource, desired: Resource) -> bool:
+    """Only the spec, our labels and the compression choice matter: Gloo writes status into the same object.
+    Specs compare as canonical bytes (raises CanonicalError if the stored one cannot be read)."""
+    current_spec, desired_spec = current.spec, desired.spec
+    if isinstance(current_spec, CanonicalSpec) and isinstance(desired_spec, CanonicalSpec):
+        if not current_spec.same_as(desired_spec):
+            return True
+    elif current_spec.to_json_bytes() != desired_spec.to_json_bytes():
         return True
     current_labels = current.metadata.labels or {}
     if any(current_labels.get(k) != v for k, v in (desired.metadata.labels or {}).items()):
         return True
-    compress_now = (current.metadata.annotations or {}).get(COMPRESS_ANNOTATION) == "true"
-    compress_wanted = (desired.metadata.annotations or {}).get(COMPRESS_ANNOTATION) == "true"
-    return compress_now != compress_wanted
+    return _compressed(current) != _compressed(desired)
 
 
 def merge_for_write(current: R, desired: R) -> R:
@@ -50,3 +50,26 @@ def merge_for_write(current: R, desired: R) -> R:
         update["annotations"] = annotations
     metadata = current.metadata.model_copy(update=update)
     return current.model_copy(update={"metadata": metadata, "spec": desired.spec})
+
+
+def describe_parts_change(
+    before: Mapping[str, tuple[str, ...]] | None, after: Mapping[str, tuple[str, ...]], limit: int = 5
+) -> str:
+    """`: listener 'x' +2 [a, b] -1 [c]` for a log line; empty when nothing is known or nothing moved."""
+    if before is None:
+        counts = ", ".join(f"listener {name!r}: {len(parts)}" for name, parts in after.items())
+        return f" ({counts})" if counts else ""
+    changes = []
+    for name in sorted({*before, *after}):
+        old, new = set(before.get(name, ())), set(after.get(name, ()))
+        added, removed = sorted(new - old), sorted(old - new)
+        if added or removed:
+            changes.append(f"listener {name!r}{_listed('+', added, limit)}{_listed('-', removed, limit)}")
+    return f": {'; '.join(changes)}" if changes else ""
+
+
+def _listed(sign: str, names: list[str], limit: int) -> str:
+    if not names:
+        return ""
+    shown = ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
+    return f" {sign}{len(names)} [{shown}]"

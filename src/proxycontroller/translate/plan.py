@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.proxy import Listener, VirtualHost
 from proxycontroller.model.resources import ObjectKey
 
@@ -21,11 +21,9 @@ class SourcedVirtualHost(NamedTuple):
 
     def describe(self) -> str:
         named = ", ".join(f"Upstream {key}" for key in self.sources)
-        return (
-            f"virtual host {self.virtual_host.name!r} (from {named})"
-            if named
-            else (f"virtual host {self.virtual_host.name!r}")
-        )
+        if named:
+            return f"virtual host {self.virtual_host.name!r} (from {named})"
+        return f"virtual host {self.virtual_host.name!r}"
 
 
 @dataclass(frozen=True)
@@ -38,5 +36,6 @@ class ListenerPlan:
 
 @dataclass(frozen=True)
 class ProxyPlan:
-    metadata: ObjectMeta
+    key: ObjectKey
+    labels: Mapping[str, str]
     listeners: tuple[ListenerPlan, ...]

@@ -1,0 +1,355 @@
+"""The engine, after controller-runtime: watch inputs into caches, coalesce changes, ask the logic what should
+exist, diff by bytes, write what differs, delete what it owns and no longer wants, repair drift, retry.
+
+It knows resource kinds, labels and bytes, never what a virtual host is: the logic (`Logic.desired`) turns a
+snapshot of the inputs into desired objects. The logic runs in a worker thread within a time budget, and any
+failure of it (an exception, a wrong return type, a timeout) fails that pass only: the last good objects stay,
+nothing is deleted, and the pass is retried with capped backoff. A change of an output (Gloo's status write,
+a person's edit) needs no new translation: the last desired objects are compared again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from proxycontroller.config import ReconcileSettings
+from proxycontroller.model.canonical import CanonicalError
+from proxycontroller.model.desired import Desired, DesiredObject
+from proxycontroller.model.meta import ObjectMeta
+from proxycontroller.model.resources import ObjectKey, Resource
+from proxycontroller.model.snapshot import Snapshot
+from proxycontroller.reconcile.budget import BudgetedCaller
+from proxycontroller.reconcile.diff import describe_parts_change, is_owned, merge_for_write, needs_write
+from proxycontroller.reconcile.metrics import Metrics
+from proxycontroller.reconcile.verdicts import VerdictReporter
+from proxycontroller.store.backoff import Backoff
+from proxycontroller.store.base import ResourceClient
+from proxycontroller.store.cache import ResourceCache
+from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 5
+COMPRESS_ANNOTATION = "gloo.solo.io/compress"
+
+
+class Logic(Protocol):
+    """Pure: the desired objects for a snapshot of the inputs."""
+
+    def desired(self, snapshot: Snapshot) -> Desired: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input kind: watched in `namespaces` (None: all) into a cache that the snapshot is made of."""
+
+    kind: type[Resource]
+    client: ResourceClient[Any]
+    namespaces: Sequence[str] | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """An output kind: the engine owns the objects of this kind that carry its labels in `namespaces`."""
+
+    kind: type[Resource]
+    client: ResourceClient[Any]
+    namespaces: Sequence[str]
+    compress_above: int | None = None  # spec bytes over which Gloo's compressed form is written
+
+
+@dataclass
+class PassResult:
+    created: list[ObjectKey] = field(default_factory=list)
+    updated: list[ObjectKey] = field(default_factory=list)
+    deleted: list[ObjectKey] = field(default_factory=list)
+    skipped_foreign: list[ObjectKey] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def writes(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.deleted)
+
+
+@dataclass
+class Health:
+    """What the probes and `status` show: is the engine keeping up, and if not, why."""
+
+    passes: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    failing_since: float | None = None  # wall clock
+    last_success: float | None = None  # wall clock
+    warnings: int = 0
+
+
+class LogicFailure(Exception):
+    """The logic failed this pass; the message names the strategy and the error."""
+
+
+class Engine:
+    def __init__(
+        self,
+        name: str,
+        logic: Logic,
+        sources: Sequence[Source],
+        targets: Sequence[Target],
+        ownership: Mapping[str, str],
+        settings: ReconcileSettings,
+        metrics: Metrics | None = None,
+        verdicts: VerdictReporter | None = None,
+    ) -> None:
+        self.name = name
+        self.logic = logic
+        self.settings = settings
+        self.ownership = dict(ownership)
+        self.metrics = metrics or Metrics()
+        self.health = Health()
+        self._sources = tuple(sources)
+        self._targets = {target.kind: target for target in targets}
+        self.input_caches: dict[type[Resource], ResourceCache[Any]] = {
+            source.kind: ResourceCache(source.kind, self._input_changed) for source in sources
+        }
+        self.output_caches: dict[type[Resource], ResourceCache[Any]] = {
+            target.kind: ResourceCache(target.kind, self.mark_dirty) for target in targets
+        }
+        self._verdicts = verdicts
+        self._caller: BudgetedCaller[Desired] = BudgetedCaller(f"{name} logic")
+        self._dirty = asyncio.Event()
+        self._inputs_changed = True
+        self._desired: Desired | None = None
+        self._reported_warnings: tuple[str, ...] = ()
+        self._parts: dict[tuple[type[Resource], ObjectKey], Mapping[str, tuple[str, ...]]] = {}
+        self._backoff = Backoff(settings.error_backoff_seconds, settings.error_backoff_cap_seconds)
+        self.converged = asyncio.Event()  # set after a pass when no change arrived while it ran
+        self._last_pass_end = float("-inf")
+
+    # -- signals ---------------------------------------------------------------------------------------
+
+    def mark_dirty(self) -> None:
+        self._dirty.set()
+        self.converged.clear()
+
+    def _input_changed(self) -> None:
+        self._inputs_changed = True
+        self.mark_dirty()
+
+    @property
+    def ready(self) -> bool:
+        caches = [*self.input_caches.values(), *self.output_caches.values()]
+        return all(cache.synced.is_set() for cache in caches)
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Watches the inputs and outputs and reconciles until cancelled."""
+        self.converged.clear()
+        async with asyncio.TaskGroup() as tasks:
+            for source in self._sources:
+                tasks.create_task(source.client.watch(self.input_caches[source.kind], source.namespaces))
+            for kind, target in self._targets.items():
+                tasks.create_task(target.client.watch(self.output_caches[kind], target.namespaces, self.ownership))
+            tasks.create_task(self._periodic_resync())
+            tasks.create_task(self._loop())
+
+    async def _periodic_resync(self) -> None:
+        # Level-triggered safety net: even if every event were lost, the state is re-checked this often.
+        while True:
+            await asyncio.sleep(self.settings.resync_period_seconds)
+            self._input_changed()
+
+    async def _wait_for_burst_to_settle(self) -> None:
+        await self._dirty.wait()
+        settings = self.settings
+        now = time.monotonic()
+        if settings.leading_edge and now - self._last_pass_end >= settings.coalesce_window_seconds:
+            # The first change after a quiet spell is reconciled at once; only what arrives while that pass
+            # runs is coalesced. A single change waits for no window, a burst costs one pass more.
+            self._dirty.clear()
+            return
+        deadline = now + settings.max_delay_seconds
+        while True:
+            self._dirty.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._dirty.wait(), timeout=min(settings.coalesce_window_seconds, remaining))
+            except TimeoutError:
+                return  # quiet for a whole window
+
+    async def _loop(self) -> None:
+        for cache in [*self.input_caches.values(), *self.output_caches.values()]:
+            await cache.synced.wait()
+        self._input_changed()
+        while True:
+            await self._wait_for_burst_to_settle()
+            started = time.perf_counter()
+            try:
+                result = await self.reconcile_once()
+            except (LogicFailure, StoreError) as exc:
+                self._failed(exc)
+                continue
+            finally:
+                self.metrics.reconcile_time_seconds.labels(self.name).observe(time.perf_counter() - started)
+                self._last_pass_end = time.monotonic()
+            self._succeeded()
+            if not self._dirty.is_set():
+                self.converged.set()  # what it wrote is what is wanted, and nothing changed meanwhile
+            if result.writes:
+                log.info(
+                    "reconciled: created %s, updated %s, deleted %s",
+                    [str(k) for k in result.created],
+                    [str(k) for k in result.updated],
+                    [str(k) for k in result.deleted],
+                )
+
+    def _failed(self, exc: Exception) -> None:
+        health = self.health
+        health.consecutive_failures += 1
+        health.last_error = str(exc)
+        if health.failing_since is None:
+            health.failing_since = time.time()
+        delay = self._backoff.next()
+        log.error("reconcile failed (attempt %d), retrying in %.1fs: %s", health.consecutive_failures, delay, exc)
+        self.metrics.reconcile_errors_total.labels(self.name).inc()
+        self.metrics.reconcile_total.labels(self.name, "error").inc()
+        asyncio.get_running_loop().call_later(delay, self.mark_dirty)
+
+    def _succeeded(self) -> None:
+        health = self.health
+        if health.consecutive_failures:
+            log.info("reconcile succeeded again after %d failed attempts", health.consecutive_failures)
+        health.consecutive_failures = 0
+        health.last_error = None
+        health.failing_since = None
+        health.last_success = time.time()
+        self._backoff.reset()
+        self.metrics.reconcile_total.labels(self.name, "success").inc()
+
+    # -- one pass --------------------------------------------------------------------------------------
+
+    async def reconcile_once(self) -> PassResult:
+        """One level-triggered pass: the desired objects (computed again only if an input changed), then
+        create, update and delete until the outputs equal them."""
+        self.health.passes += 1
+        desired = await self._compute_desired()
+        result = PassResult(warnings=desired.warnings)
+        wanted: set[tuple[type[Resource], ObjectKey]] = set()
+        for item in desired.objects:
+            wanted.add((item.kind, item.key))
+            await self._ensure(item, result)
+        for kind, cache in self.output_caches.items():
+            for stored in cache.items():
+                if (kind, stored.key) not in wanted and is_owned(stored, self.ownership):
+                    await self._targets[kind].client.delete(stored.key)
+                    cache.remove(stored.key, notify=False)
+                    self.metrics.writes_total.labels("delete").inc()
+                    result.deleted.append(stored.key)
+                    self._parts.pop((kind, stored.key), None)
+        if self._verdicts is not None:
+            for cache in self.output_caches.values():
+                self._verdicts.report(cache.items())
+        return result
+
+    async def _compute_desired(self) -> Desired:
+        if not self._inputs_changed and self._desired is not None:
+            return self._desired
+        self._inputs_changed = False
+        snapshot = Snapshot.of(*(cache.items() for cache in self.input_caches.values()))
+        started = time.perf_counter()
+        try:
+            desired = await self._caller.call(lambda: self.logic.desired(snapshot), self.settings.pass_timeout_seconds)
+        except Exception as exc:
+            self._inputs_changed = True  # the retry must compute again
+            raise LogicFailure(f"{self.name}: {exc}") from exc
+        if not isinstance(desired, Desired):
+            self._inputs_changed = True
+            raise LogicFailure(f"{self.name}: the logic returned {type(desired).__name__}, not Desired")
+        self._desired = desired
+        self.metrics.upstreams.set(sum(len(objects) for objects in snapshot.objects.values()))
+        self.metrics.warnings.set(len(desired.warnings))
+        self.health.warnings = len(desired.warnings)
+        if desired.warnings != self._reported_warnings:
+            for warning in desired.warnings:
+                log.warning("%s", warning)
+            self._reported_warnings = desired.warnings
+        log.debug("%s: desired objects computed in %.0f ms", self.name, (time.perf_counter() - started) * 1000)
+        return desired
+
+    def _stored_form(self, desired: DesiredObject) -> Resource:
+        target = self._targets[desired.kind]
+        annotations = None
+        if target.compress_above is not None and len(desired.spec.json) > target.compress_above:
+            annotations = {COMPRESS_ANNOTATION: "true"}
+        metadata = ObjectMeta(
+            name=desired.key.name, namespace=desired.key.namespace, labels=dict(desired.labels), annotations=annotations
+        )
+        return desired.kind.model_validate({"metadata": metadata, "spec": desired.spec})
+
+    async def _ensure(self, desired: DesiredObject, result: PassResult) -> None:
+        client = self._targets[desired.kind].client
+        cache = self.output_caches[desired.kind]
+        wanted = self._stored_form(desired)
+        current = cache.get(desired.key)
+        for _ in range(MAX_CONFLICT_RETRIES):
+            if current is None:
+                try:
+                    written = await client.create(wanted)
+                except AlreadyExistsError:
+                    current = await client.get(desired.key)
+                    if current is not None and not is_owned(current, self.ownership):
+                        self._refuse_foreign(desired, result)
+                        return
+                    continue
+                self._record_write(cache, written, desired, "create", result.created)
+                return
+            if not is_owned(current, self.ownership):
+                self._refuse_foreign(desired, result)
+                return
+            try:
+                differs = needs_write(current, wanted)
+            except CanonicalError as exc:
+                log.warning("%s: stored spec unreadable (%s); writing it again", desired.describe(), exc)
+                differs = True
+            if not differs:
+                self._parts[(desired.kind, desired.key)] = desired.parts
+                return
+            try:
+                written = await client.replace(merge_for_write(current, wanted))
+            except (ConflictError, NotFoundError):
+                # Someone wrote (or deleted) it since we read it: read it again, decide again.
+                self.metrics.conflicts_total.inc()
+                current = await client.get(desired.key)
+                continue
+            self._record_write(cache, written, desired, "update", result.updated)
+            return
+        raise StoreError(f"{desired.describe()}: still conflicting after {MAX_CONFLICT_RETRIES} attempts")
+
+    def _record_write(
+        self,
+        cache: ResourceCache[Any],
+        written: Resource,
+        desired: DesiredObject,
+        operation: str,
+        done: list[ObjectKey],
+    ) -> None:
+        cache.upsert(written, notify=False)
+        self.metrics.writes_total.labels(operation).inc()
+        done.append(written.key)
+        before = self._parts.get((desired.kind, desired.key))
+        self._parts[(desired.kind, desired.key)] = desired.parts
+        log.info("%s %sd%s", desired.describe(), operation, describe_parts_change(before, desired.parts))
+
+    def _refuse_foreign(self, desired: DesiredObject, result: PassResult) -> None:
+        log.error(
+            "%s exists and is not managed by this controller (labels %s); leaving it untouched",
+            desired.describe(),
+            self.ownership,
+        )
+        result.skipped_foreign.append(desired.key)

@@ -1,0 +1,32 @@
+"""Gloo's verdict on the objects the engine writes: each change of `status.statuses.<gloo namespace>` is
+logged once (Rejected as an error, with Gloo's reason)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from proxycontroller.model.resources import ObjectKey, Resource
+from proxycontroller.model.status import State
+
+log = logging.getLogger(__name__)
+
+
+class VerdictReporter:
+    def __init__(self, reporter_namespace: str) -> None:
+        self.reporter_namespace = reporter_namespace
+        self._reported: dict[tuple[str, ObjectKey], tuple[State | None, str | None]] = {}
+
+    def report(self, objects: Iterable[Resource]) -> None:
+        for item in objects:
+            status = item.status_from(self.reporter_namespace)
+            verdict = (status.parsed_state, status.reason) if status else (None, None)
+            seen = (item.KIND.kind, item.key)
+            if self._reported.get(seen) == verdict:
+                continue
+            self._reported[seen] = verdict
+            state, reason = verdict
+            if state is None:
+                continue
+            level = {State.REJECTED: logging.ERROR, State.WARNING: logging.WARNING}.get(state, logging.INFO)
+            log.log(level, "Gloo reports %s %s%s", item.describe(), state.name, f": {reason}" if reason else "")
