@@ -1,0 +1,36 @@
+"""Warnings about unreadable objects, logged once per version of each object.
+
+A watch meets the same broken object again and again (every relist, every resync); only a new version of it is
+news. Each watch keeps one `ProblemReports` for as long as it runs, across the relists it does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable
+
+
+class ProblemReports:
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+        self._reported: dict[Hashable, Hashable] = {}  # subject -> the version last reported
+
+    def report(self, subject: Hashable, version: Hashable, message: str) -> bool:
+        """Logs `message` as a warning unless this version of `subject` was reported already; True if logged."""
+        if self._reported.get(subject, _NEVER) == version:
+            return False
+        self._reported[subject] = version
+        self._logger.warning("%s", message)
+        return True
+
+    def clear(self, subject: Hashable) -> bool:
+        """`subject` is readable again, or gone; True if it had been reported."""
+        return self._reported.pop(subject, _NEVER) is not _NEVER
+
+    def keep_only(self, wanted: Callable[[Hashable], bool]) -> None:
+        """Forgets the subjects a fresh list no longer finds, so the record does not grow without bound."""
+        for subject in [s for s in self._reported if not wanted(s)]:
+            del self._reported[subject]
+
+
+_NEVER = object()
