@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -23,8 +22,10 @@ from proxycontroller.model.encoding import DecodeError, from_cr, to_cr, wants_co
 from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.model.status import NamespacedStatuses
+from proxycontroller.store.backoff import Backoff
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from proxycontroller.store.reports import ProblemReports
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,29 @@ WATCH_SERVER_TIMEOUT_SECONDS = 290
 LIST_CHUNK_SIZE = 500
 
 
-def make_async_client(kubeconfig: Path | None = None, context: str | None = None) -> AsyncClient:
+# What a request can fail with besides an answer from the API server: no connection, a timeout, a broken stream.
+_TRANSPORT_ERRORS = (httpx2.HTTPError, OSError)
+
+
+def make_async_client(
+    kubeconfig: Path | None = None, context: str | None = None, field_manager: str = "proxycontroller"
+) -> AsyncClient:
     """A client from a kubeconfig file, or from the environment (in-cluster service account, $KUBECONFIG,
     ~/.kube/config, in lightkube's order)."""
     config = KubeConfig.from_file(str(kubeconfig)) if kubeconfig else KubeConfig.from_env()
     # The field manager names the controller in managedFields (else it is the HTTP library's name).
-    return AsyncClient(config=config.get(context_name=context) if context else config, field_manager="proxycontroller")
+    return AsyncClient(config=config.get(context_name=context) if context else config, field_manager=field_manager)
 
 
-def backoff_delay(failures: int) -> float:
-    """Capped exponential backoff with jitter, so many controllers do not reconnect in lockstep."""
-    delay: float = min(BACKOFF_BASE_SECONDS * 2 ** max(failures - 1, 0), BACKOFF_CAP_SECONDS)
-    return delay * random.uniform(0.5, 1.0)
+def _key_of(raw: Any) -> ObjectKey:
+    return ObjectKey(raw.metadata.namespace or "", raw.metadata.name or "")
+
+
+def _answer(exc: Exception) -> str:
+    """What went wrong, in the API server's words when it answered."""
+    if isinstance(exc, ApiError):
+        return f"{exc.status.code} {exc.status.message}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class KubeClient(Generic[R]):
@@ -61,6 +73,9 @@ class KubeClient(Generic[R]):
         self.expired_relists = 0  # how often a watch found its resourceVersion compacted away (410 Gone)
         self.lists = 0  # full lists done by watches (the first one, and one per 410 Gone)
 
+    def _describe(self, key: ObjectKey) -> str:
+        return f"{self.kind.KIND.kind} {key}"
+
     def _decode(self, raw: Any) -> R:
         return from_cr(self.kind, raw.to_dict() if hasattr(raw, "to_dict") else raw)
 
@@ -68,13 +83,19 @@ class KubeClient(Generic[R]):
         return self._resource.from_dict(to_cr(resource, compress=wants_compression(resource)))
 
     async def get(self, key: ObjectKey) -> R | None:
+        """Raises StoreError if the object is there but does not decode (the message says why)."""
         try:
             raw = await self._client.get(self._resource, key.name, namespace=key.namespace)
         except ApiError as exc:
             if exc.status.code == 404:
                 return None
-            raise StoreError(f"{self.kind.KIND.kind} {key}: get failed: {exc.status.message}") from exc
-        return self._decode(raw)
+            raise StoreError(f"{self._describe(key)}: get failed: {_answer(exc)}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StoreError(f"{self._describe(key)}: get failed: {_answer(exc)}") from exc
+        try:
+            return self._decode(raw)
+        except DecodeError as exc:
+            raise StoreError(f"{self._describe(key)} is unreadable: {exc}") from exc
 
     def _as_written(self, resource: R, raw: Any) -> R:
         """What the server stored after a write: its metadata and status, the spec as sent. Decoding the echoed
@@ -101,16 +122,26 @@ class KubeClient(Generic[R]):
         try:
             raw = await write(self._encode(resource))
         except ApiError as exc:
-            error, says = meanings.get(exc.status.code or 0, (StoreError, f"{operation} failed: {exc.status.message}"))
+            error, says = meanings.get(exc.status.code or 0, (StoreError, f"{operation} failed: {_answer(exc)}"))
             raise error(f"{resource.describe()} {says}") from exc
-        return self._as_written(resource, raw)
+        except _TRANSPORT_ERRORS as exc:
+            # The write may or may not have happened: the caller re-reads, as after a conflict.
+            raise StoreError(f"{resource.describe()} {operation} failed: {_answer(exc)}") from exc
+        try:
+            return self._as_written(resource, raw)
+        except ValueError as exc:  # pydantic's ValidationError: a status we cannot read came back
+            raise StoreError(
+                f"{resource.describe()} was written, but the server's answer is unreadable: {exc}"
+            ) from exc
 
     async def delete(self, key: ObjectKey) -> None:
         try:
             await self._client.delete(self._resource, key.name, namespace=key.namespace)
         except ApiError as exc:
             if exc.status.code != 404:
-                raise StoreError(f"{self.kind.KIND.kind} {key}: delete failed: {exc.status.message}") from exc
+                raise StoreError(f"{self._describe(key)}: delete failed: {_answer(exc)}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StoreError(f"{self._describe(key)}: delete failed: {_answer(exc)}") from exc
 
     async def watch(
         self, cache: ResourceCache[R], namespaces: Sequence[str] | None, labels: dict[str, str] | None = None
@@ -134,12 +165,13 @@ class KubeClient(Generic[R]):
         last resourceVersion seen (after capped backoff); only 410 Gone, when that version has been compacted
         away, costs a full relist."""
         what = f"{self.kind.KIND.plural} in {'all namespaces' if scope == ALL_NS else scope}"
-        failures = 0
+        backoff = Backoff(BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS)
+        reports = ProblemReports(log)  # across relists: an unreadable object is reported once per version
         version: str | None = None
         while True:
             try:
                 if version is None:
-                    items, version = await self._list(scope, labels)
+                    items, version = await self._list(scope, labels, reports)
                     if scope == ALL_NS:
                         cache.replace_all(items)
                     else:
@@ -147,18 +179,19 @@ class KubeClient(Generic[R]):
                     listed(scope)
                     self.lists += 1
                 async for event, raw in self._events(scope, labels, version):
-                    failures = 0
+                    backoff.reset()
                     version = raw.metadata.resourceVersion or version
                     if event == "BOOKMARK":
                         continue  # it only moves the resourceVersion forward
-                    key = ObjectKey(raw.metadata.namespace or "", raw.metadata.name or "")
+                    key = _key_of(raw)
                     if event == "DELETED":
+                        reports.clear(key)
                         cache.remove(key)
                         continue
                     cached = cache.get(key)
                     if cached is not None and cached.metadata.resource_version == raw.metadata.resourceVersion:
                         continue  # the echo of our own write, already cached: no need to decode it again
-                    decoded = self._decode_or_warn(raw)
+                    decoded = self._decode_or_report(raw, reports)
                     if decoded is None:
                         cache.remove(key)  # an object we cannot read must not keep an older reading alive
                     else:
@@ -170,31 +203,40 @@ class KubeClient(Generic[R]):
                     version = None
                     log.info("watch of %s: resourceVersion expired (410 Gone); relisting", what)
                     continue
-                failures += 1
-                delay = backoff_delay(failures)
-                log.warning("watch of %s failed (%s); retrying in %.1fs", what, exc, delay)
+                delay = backoff.next()
+                log.warning("watch of %s failed (%s); retrying in %.1fs", what, _answer(exc), delay)
                 await asyncio.sleep(delay)
-            except (httpx2.HTTPError, OSError) as exc:
-                failures += 1
-                delay = backoff_delay(failures)
-                log.warning("watch of %s: connection lost (%s); reconnecting in %.1fs", what, exc, delay)
+            except _TRANSPORT_ERRORS as exc:
+                delay = backoff.next()
+                log.warning("watch of %s: connection lost (%s); reconnecting in %.1fs", what, _answer(exc), delay)
                 await asyncio.sleep(delay)
 
-    def _decode_or_warn(self, raw: Any) -> R | None:
+    def _decode_or_report(self, raw: Any, reports: ProblemReports) -> R | None:
+        """The object, or None if it does not decode: then it is reported, once per resourceVersion."""
+        key = _key_of(raw)
         try:
-            return self._decode(raw)
+            decoded = self._decode(raw)
         except DecodeError as exc:
-            log.warning("skipping unreadable %s: %s", self.kind.KIND.kind, exc)
+            version = raw.metadata.resourceVersion
+            reports.report(
+                key, version, f"skipping unreadable {self._describe(key)} (resourceVersion {version}): {exc}"
+            )
             return None
+        if reports.clear(key):
+            log.info("%s is readable again", self._describe(key))
+        return decoded
 
-    async def _list(self, scope: str, labels: dict[str, str] | None) -> tuple[list[R], str]:
+    async def _list(self, scope: str, labels: dict[str, str] | None, reports: ProblemReports) -> tuple[list[R], str]:
         selector: Any = dict(labels) if labels else None
         listing = self._client.list(self._resource, namespace=scope, labels=selector, chunk_size=LIST_CHUNK_SIZE)
         items = []
+        listed: set[ObjectKey] = set()
         async for raw in listing:
-            decoded = self._decode_or_warn(raw)
+            listed.add(_key_of(raw))
+            decoded = self._decode_or_report(raw, reports)
             if decoded is not None:
                 items.append(decoded)
+        reports.keep_only(lambda key: key in listed)
         return items, listing.resourceVersion
 
     def _events(self, scope: str, labels: dict[str, str] | None, version: str) -> AsyncIterator[tuple[str, Any]]:
