@@ -1,21 +1,20 @@
-"""A user strategy, as a team would write one: upstreams in, virtual hosts out."""
+"""A user strategy, as a team would write one: one upstream in, a virtual host out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from proxycontroller.config import StrategySettings
-from proxycontroller.model.proxy import VirtualHost
-from proxycontroller.model.resources import Upstream
-from proxycontroller.translate.plan import SourcedVirtualHost
-from proxycontroller.translate.strategies import route_to
+from proxycontroller import StrategyOptions, Upstream, VirtualHost, route_to, strategy, virtual_host
 
 
-def shout(upstreams: Sequence[Upstream], settings: StrategySettings) -> list[SourcedVirtualHost]:
-    return [
-        SourcedVirtualHost(
-            VirtualHost(name=u.metadata.name, domains=[f"{u.metadata.name.upper()}.LOUD"], routes=[route_to(u)]),
-            (u.key,),
-        )
-        for u in upstreams
-    ]
+class ShoutOptions(StrategyOptions):
+    suffix: str = ".LOUD"
+
+
+@strategy("shout", options=ShoutOptions)
+def shout(upstream: Upstream, options: ShoutOptions) -> VirtualHost:
+    name = upstream.metadata.name
+    return virtual_host(name, [name.upper() + options.suffix], [route_to(upstream)])
+
+
+def not_a_strategy(upstream: Upstream, options: ShoutOptions) -> VirtualHost:
+    """A plain function: a configuration that names it is refused (it lacks @strategy)."""
+    return virtual_host(upstream.metadata.name, [upstream.metadata.name], [route_to(upstream)])
