@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from proxycontroller.model.proxy import SslConfig
+
 ALL_NAMESPACES = "*"
 DEFAULT_PROXY_NAME = "my-cool-proxy"
 DEFAULT_PROXY_NAMESPACE = "gloo-system"
@@ -42,7 +44,7 @@ class ListenerSettings(_Settings):
     bind_address: str = "::"
     bind_port: StrictInt = Field(default=8080, ge=1, le=65535)
     # Gloo SslConfig messages as Gloo writes them (secretRef, sslFiles, sniDomains...): the listener serves TLS.
-    ssl_configurations: tuple[dict[str, Any], ...] = ()
+    ssl_configurations: tuple[SslConfig, ...] = ()
     strategies: tuple[StrategySettings, ...] = (StrategySettings(),)
 
 

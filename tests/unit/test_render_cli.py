@@ -137,10 +137,54 @@ def test_missing_path_and_bad_config_are_reported(tmp_path: Path) -> None:
     assert (code, out) == (2, "")
     assert "nope: no such file or directory" in err
     config = tmp_path / "config.yaml"
-    config.write_text("listener: {bindPort: 99999}\n")
+    config.write_text("proxies: [{listeners: [{bindPort: 99999}]}]\n")
     code, out, err = run("render", "-f", str(EXAMPLES), "--config", str(config))
     assert (code, out) == (2, "")
-    assert "config.yaml: listener.bindPort: Input should be less than or equal to 65535" in err
+    assert "config.yaml: proxies[0].listeners[0].bindPort: Input should be less than or equal to 65535" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "strategy: {domainTemplates: ['{nme}']}",
+            "proxies[0].listeners[0].strategies[0].options.domainTemplates: Value error, '{nme}': unknown field {nme}",
+        ),
+        (
+            "proxies: [{listeners: [{strategies: [{kind: canary}]}]}]",
+            "proxies[0].listeners[0].strategies[0].kind: unknown strategy 'canary'; known: host-header, path-prefix",
+        ),
+        (
+            "proxies: [{listeners: [{sslConfigurations: [{secretRef: {name: [tls]}}]}]}]",
+            "proxies[0].listeners[0].sslConfigurations[0].secretRef.name: Input should be a valid string",
+        ),
+    ],
+)
+def test_a_bad_strategy_or_listener_setting_exits_2_naming_the_key(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(content + "\n")
+    code, out, err = run("render", "-f", str(EXAMPLES), "--config", str(config))
+    assert (code, out) == (2, "")
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_several_proxies_are_printed_as_a_yaml_stream_or_a_json_list(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "proxies:\n"
+        "  - {name: by-host}\n"
+        "  - {name: by-path, listeners: [{name: paths, strategies: [{kind: path-prefix}]}]}\n"
+    )
+    code, out, err = run("render", "-f", str(EXAMPLES), "--config", str(config))
+    assert code == 0, err
+    documents = [d for d in yaml.safe_load_all(out) if d]
+    assert [d["metadata"]["name"] for d in documents] == ["by-host", "by-path"]
+    code, out, err = run("render", "-f", str(EXAMPLES), "--config", str(config), "-o", "json")
+    assert code == 0, err
+    listed = json.loads(out)
+    assert listed["kind"] == "List"
+    assert listed["items"] == documents
 
 
 def test_duplicate_upstream_in_two_files_warns_and_keeps_the_first(tmp_path: Path) -> None:
