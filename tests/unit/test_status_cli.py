@@ -8,19 +8,15 @@ import yaml
 from click.testing import CliRunner
 
 from proxycontroller.cli.main import main
-from proxycontroller.config import ControllerConfig
-from proxycontroller.model.encoding import to_flat
-from proxycontroller.model.snapshot import Snapshot
-from proxycontroller.translate.strategies import host_header
-from proxycontroller.validate.desired import desired_state
+from proxycontroller.model.encoding import from_cr, to_flat
+from proxycontroller.model.resources import Proxy
+from proxycontroller.testing import render
 from tests.unit.factories import kube_upstream
 
 
 def write_proxy(config_dir: Path, status: dict[str, object] | None) -> None:
-    (proxy,) = desired_state(
-        Snapshot.of([kube_upstream("a"), kube_upstream("b")]), ControllerConfig(), host_header
-    ).proxies
-    document = to_flat(proxy)
+    """The Proxy the controller writes for two upstreams, in Gloo's directory (flat) form."""
+    document = to_flat(from_cr(Proxy, render([kube_upstream("a"), kube_upstream("b")]).proxy()))
     if status is not None:
         document["namespacedStatuses"] = {"statuses": {"gloo-system": status}}
     path = config_dir / "proxies" / "gloo-system" / "my-cool-proxy.yaml"
