@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
 from proxycontroller.store.base import ResourceClient
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.directory import DirectoryClient, next_resource_version
+from proxycontroller.store.directory.codec import JSON_ABOVE_BYTES
 from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
 from tests.unit.factories import kube_upstream
 
@@ -83,6 +85,10 @@ async def watching(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def port_of(upstream: Upstream | None) -> int | None:
+    return None if upstream is None or upstream.spec.kube is None else upstream.spec.kube.service_port
 
 
 def with_port(upstream: Upstream, port: int) -> Upstream:
@@ -577,3 +583,69 @@ async def test_the_gloo_sample_upstream_loads(
         assert petstore.spec.static is not None
         assert petstore.spec.static.hosts is not None
         assert petstore.spec.static.hosts[0].addr == "petstore"
+
+
+# --- large objects, and our own writes ------------------------------------------------------------------------------
+
+
+async def test_large_objects_are_written_as_compact_json_that_yaml_reads_too(client: DirectoryClient[Upstream]) -> None:
+    large = await client.create(big_upstream(2_000))
+    small = await client.create(kube_upstream("small"))
+
+    data = client.path_for(large.key).read_bytes()
+    assert len(data) > JSON_ABOVE_BYTES
+    assert data.startswith(b'{"metadata":{"name":"big"')
+    assert data.count(b"\n") == 1  # compact: one line
+    assert load_yaml(data.decode()) == json.loads(data)  # JSON is YAML: Gloo's file client reads it as such
+    assert await client.get(large.key) == large
+    assert client.path_for(small.key).read_bytes().startswith(b"metadata:\n")  # small ones stay YAML, for people
+
+
+async def test_json_and_yaml_flow_files_written_by_others_are_read(client: DirectoryClient[Upstream]) -> None:
+    namespace_dir = client.directory / NS
+    namespace_dir.mkdir(parents=True)
+    document = to_flat(kube_upstream("pretty", port=1))
+    (namespace_dir / "pretty.yaml").write_text("\n  " + json.dumps(document, indent=2))  # JSON, after blank space
+    (namespace_dir / "flow.yaml").write_text("{metadata: {name: flow, namespace: gloo-system}, kube: {servicePort: 2}}")
+
+    assert port_of(await client.get(ObjectKey(NS, "pretty"))) == 1
+    assert port_of(await client.get(ObjectKey(NS, "flow"))) == 2  # YAML, although it starts like JSON
+
+
+async def test_a_large_json_file_caught_half_written_is_reported_as_json(client: DirectoryClient[Upstream]) -> None:
+    written = await client.create(big_upstream(SIZES[0]))
+    path = client.path_for(written.key)
+    data = path.read_bytes()
+    assert len(data) // 2 > JSON_ABOVE_BYTES  # large enough that YAML does not get a second go at it
+    path.write_bytes(data[: len(data) // 2])  # as another writer's truncate-and-write leaves it for a moment
+
+    with pytest.raises(StoreError, match="not valid JSON: Input data was truncated"):
+        await client.get(written.key)
+    with pytest.raises(ConflictError, match="not readable now"):
+        await client.replace(written)
+
+
+async def test_the_watch_takes_what_this_client_wrote_without_reading_it_again(
+    client: DirectoryClient[Upstream], tmp_path: Path
+) -> None:
+    other_writer = DirectoryClient(Upstream, client.root, resync_period=SLOW)
+    async with watching(client) as w:
+        created = await client.create(kube_upstream("ours", port=1))
+        await w.eventually(lambda: w.port("ours") == 1, "our create")
+        assert w.cache.get(created.key) is created  # the very object written, not a reading of the file
+
+        replaced = await client.replace(with_port(created, 2))
+        await w.eventually(lambda: w.port("ours") == 2, "our replace")
+        assert w.cache.get(created.key) is replaced
+
+        theirs = await other_writer.create(kube_upstream("theirs", port=3))
+        await w.eventually(lambda: w.port("theirs") == 3, "another client's create")
+        read = w.cache.get(theirs.key)
+        assert read is not theirs  # read from the file: this client did not write it
+        assert read == theirs
+
+        # Someone rewrites our file in place: it is no longer the file we wrote, so it is read.
+        path = client.path_for(created.key)
+        path.write_text(dump_yaml(to_flat(with_port(replaced, 44))))
+        await w.eventually(lambda: w.port("ours") == 44, "a rewrite of our file by someone else")
+        assert w.cache.get(created.key) is not replaced

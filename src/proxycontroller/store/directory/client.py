@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -95,7 +96,7 @@ class DirectoryClient(Generic[R]):
         data = encode(stored)
         target = self.path_for(resource.key)
         with self._write_lock, _as_store_error(resource.describe(), "create"):
-            if any(self.path_for(resource.key, suffix).exists() for suffix in READ_SUFFIXES):
+            if any(_stat(self.path_for(resource.key, suffix)) is not None for suffix in READ_SUFFIXES):
                 raise AlreadyExistsError(f"{resource.describe()} already exists")
             self._written.remember(str(target), commit(target, data, exclusive=True, what=resource.describe()), stored)
         return stored
@@ -117,7 +118,7 @@ class DirectoryClient(Generic[R]):
         target = self.path_for(resource.key)
         with self._write_lock, _as_store_error(resource.describe(), "replace"):
             existing = [self.path_for(resource.key, s) for s in READ_SUFFIXES]
-            current = next((path for path in existing if path.is_file()), None)
+            current = next((path for path in existing if _is_file(path)), None)
             if current is None:
                 raise NotFoundError(f"{resource.describe()} not found")
             found = self._stored_version(current, resource.describe())
@@ -191,6 +192,19 @@ class DirectoryClient(Generic[R]):
                     exc_info=exc if first else None,
                 )
                 await asyncio.sleep(delay)
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """None if nothing is there; any other failure (ELOOP, EACCES, ...) raises: the store cannot tell."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _is_file(path: Path) -> bool:
+    found = _stat(path)
+    return found is not None and stat.S_ISREG(found.st_mode)
 
 
 @contextlib.contextmanager
