@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from proxycontroller.testing.servers.apiserver import (
+    KubeBinaries,
+    KubeBuildError,
+    KubeTestCluster,
+    build_kube_binaries,
+    kube_test_cluster,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,3 +47,23 @@ def gloo_petstore_upstream_file(gloo_module_dir: Path) -> Path:
         / "gloo-system"
         / "petstore.yaml"
     )
+
+
+# A real Kubernetes API server (etcd + kube-apiserver built from source), for tests/kube and tests/store. Session-
+# scoped: built once (tools/testbin/build.sh kube, instant when cached), started once in a temporary directory on
+# first use, stopped at the end of the session, also when tests fail. When the binaries cannot be built the
+# fixture fails the tests that use it: these tests never skip.
+
+
+@pytest.fixture(scope="session")
+def kube_binaries() -> KubeBinaries:
+    try:
+        return build_kube_binaries(REPO)
+    except KubeBuildError as error:
+        pytest.fail(f"cannot build kube-apiserver/etcd for the kube tests:\n{error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory, kube_binaries: KubeBinaries) -> Iterator[KubeTestCluster]:
+    with kube_test_cluster(tmp_path_factory.mktemp("kube-cluster"), binaries=kube_binaries, repo_root=REPO) as cluster:
+        yield cluster
