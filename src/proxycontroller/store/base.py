@@ -2,6 +2,14 @@
 
 This is what Gloo's solo-kit calls a resource client. Writes are optimistic: `replace` carries the
 resourceVersion it read and fails with ConflictError if the object changed since.
+
+Every backend keeps the same contract, checked by one conformance suite (tests/store):
+
+- get, create, replace and delete raise only StoreError and its subclasses (store/errors.py), whatever failed
+  underneath (a connection, the filesystem, a document that does not decode); the message names the object.
+- An object that exists but does not decode as its kind is unreadable: `get` raises StoreError saying why, `watch`
+  leaves it out of the cache (dropping any older reading of it) and logs one warning per version of it, `create`
+  of its name is AlreadyExistsError and `delete` removes it.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ class ResourceClient(Protocol, Generic[R]):
     kind: type[R]
 
     async def get(self, key: ObjectKey) -> R | None:
-        """The object as stored now (not from a cache), or None."""
+        """The object as stored now (not from a cache), or None. Raises StoreError if it is unreadable."""
         ...
 
     async def create(self, resource: R) -> R:
