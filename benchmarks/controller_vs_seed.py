@@ -1,12 +1,29 @@
-"""The controller against a port of the seed's loop, side by side in one run on a real kube-apiserver.
+"""proxycontroller against the seed and against the floor of one write, side by side in one run, on a real
+kube-apiserver + etcd started by this script on loopback.
 
-1. A burst of upstream creations: time until the Proxy routes all of them, and how many writes it took.
-   The seed's loop sleeps one second per event, so its burst is smaller (--seed-burst); its per-event cost is
-   reported and extrapolated to the full burst, labelled as such.
-2. With many upstreams present, the latency from creating one more to a stored Proxy that routes it,
-   beside the time of one raw write (PUT) of the same Proxy, measured in the same run.
+The controller runs as users run it: `proxycontroller run --kubeconfig ... --no-leader-elect` (its service
+account, least-privilege RBAC from deploy/rbac.yaml). Everything is observed from outside, through the API:
+a watch on the Proxy sees each write the moment it is stored, and the script decodes Gloo's compressed spec
+itself. Nothing of the controller's internals is imported, so the script measures whatever the CLI runs.
 
-Run: .venv/bin/python -m benchmarks.controller_vs_seed [--burst 1000 --seed-burst 30 --present 10000]
+1. Burst: 1,000 Upstreams created by 32 concurrent creators; proxycontroller against the seed itself (the
+   walkthrough's Go program, tools/seed, built against Gloo v1.22.1 by `tools/testbin/build.sh seed`). Each
+   starts on an empty namespace; times from the first creation, and from the last one, until the stored
+   Proxy routes all of them; writes = Proxy versions stored from the first creation until 4 s after that.
+   The seed writes its Proxy uncompressed, which fits at 1,000 upstreams (~0.2 MiB); it runs with the admin's
+   kubeconfig because solo-kit's client factory checks that it may list Proxies in every namespace.
+2. One upstream change (a new Upstream) with N present (10k, 50k): from just before its POST until the watch
+   on the Proxy delivers a version that routes it. Floor: the least any writer of that Proxy must do:
+   zlib + base64 of the exact spec bytes the controller ended up writing, plus one real PUT (replace at the
+   current resourceVersion) of the object, checked by the resourceVersion the API server returns (a sample
+   annotation differs each time, so the API server cannot skip the write as a no-op). Measured after the
+   controller has stopped, on its own Proxy. Target: change <= 2x floor.
+3. A foreign status write (a JSON merge patch of `status`, as Gloo reports its verdict) and, `--status-gap`
+   later, one upstream change; samples alternate with those of (2). Added latency = median(3) - median(2).
+   Target: it adds at most one floor.
+4. The controller's peak memory at N: VmHWM (resident-set high-water mark) of its process.
+
+Run: .venv/bin/python -m benchmarks.controller_vs_seed [--quick] [--controller-rev REV]
 """
 
 from __future__ import annotations
@@ -14,264 +31,512 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
+import json
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lightkube import AsyncClient, KubeConfig
-
-from benchmarks.common import table
-from benchmarks.seed_loop import ProxyCR, SeedLoop, UpstreamCR
-from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSettings
-from proxycontroller.model.encoding import decompress_spec, is_compressed
-from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
-from proxycontroller.reconcile.loop import Reconciler, cancel
-from proxycontroller.store.kube import KubeClient, make_async_client
+from benchmarks.common import (
+    ControllerSource,
+    RunningController,
+    assert_running,
+    build_seed,
+    controller_process,
+    controller_source,
+    ms,
+    ratio,
+    spread,
+    table,
+    vm_hwm_kib,
+)
+from benchmarks.kubeapi import KubeApi, WatchEvent, namespaced, wait_until
+from benchmarks.resources import (
+    COMPRESS_ANNOTATION,
+    NAMESPACE,
+    PROXY_NAME,
+    check_routes_all,
+    compress_spec,
+    is_compressed,
+    mentions,
+    routed_upstreams,
+    spec_bytes,
+    upstream_cr,
+)
 from proxycontroller.testing.servers.apiserver import KubeTestCluster, kube_test_cluster
-from proxycontroller.translate.strategies import host_header
+from proxycontroller.testing.servers.processes import ManagedProcess
 
-CONCURRENCY = 32
+CREATORS = 32
+UPSTREAMS = namespaced("upstreams", NAMESPACE)
+PROXIES = namespaced("proxies", NAMESPACE)
+PROXY = namespaced("proxies", NAMESPACE, PROXY_NAME)
+SETTLE = 4.0  # after convergence, writes are still counted this long (the seed's last one can trail by ~2 s)
+PAUSE = 1.5  # between samples: each change comes after a quiet spell
 
 
-def upstream(name: str) -> Any:
-    return UpstreamCR.from_dict(
-        {
-            "apiVersion": "gloo.solo.io/v1",
-            "kind": "Upstream",
-            "metadata": {"name": name, "namespace": "gloo-system"},
-            "spec": {"static": {"hosts": [{"addr": "127.0.0.1", "port": 8080}]}},
-        }
+# -- observing the Proxy -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProxyWatch:
+    """Every stored version of the Proxy, from one resourceVersion on, with the moment the watch delivered it."""
+
+    api: KubeApi
+    since: str
+    versions: list[tuple[float, str]] = field(default_factory=list)  # (arrived, resourceVersion)
+    latest: dict[str, Any] | None = None
+    _waiters: list[tuple[Callable[[bytes], bool], asyncio.Future[float]]] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> ProxyWatch:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        try:
+            async for event in self.api.watch(PROXIES, self.since, f"metadata.name={PROXY_NAME}"):
+                self._seen(event)
+            raise RuntimeError("the watch on the Proxy ended")
+        except Exception as error:
+            for _, future in self._waiters:
+                if not future.done():
+                    future.set_exception(error)
+            raise
+
+    def _seen(self, event: WatchEvent) -> None:
+        self.versions.append((event.arrived, event.object["metadata"]["resourceVersion"]))
+        if event.type == "DELETED":
+            self.latest = None
+            return
+        self.latest = event.object
+        if not self._waiters:
+            return
+        spec = spec_bytes(event.object)
+        for predicate, future in list(self._waiters):
+            if not future.done() and predicate(spec):
+                future.set_result(event.arrived)
+                self._waiters.remove((predicate, future))
+
+    def until(self, predicate: Callable[[bytes], bool]) -> asyncio.Future[float]:
+        """Resolves to the arrival time of the first version, from now on, whose spec bytes satisfy `predicate`."""
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
+        return future
+
+    def writes_between(self, start: float, end: float) -> int:
+        return sum(1 for arrived, _ in self.versions if start <= arrived <= end)
+
+
+async def proxies_version(api: KubeApi) -> str:
+    listing = await api.get(f"{PROXIES}?limit=1")
+    return str(listing["metadata"]["resourceVersion"])
+
+
+def routes_all(names: set[str]) -> Callable[[bytes], bool]:
+    def check(spec: bytes) -> bool:
+        return names <= routed_upstreams(json.loads(spec)).keys()
+
+    return check
+
+
+async def stored_spec(api: KubeApi) -> tuple[dict[str, Any], bytes]:
+    proxy = await api.get(PROXY)
+    return proxy, spec_bytes(proxy)
+
+
+async def verify_stored(api: KubeApi, names: set[str]) -> dict[str, Any]:
+    """The stored Proxy routes exactly `names`, each to its own upstream; returns the stored object."""
+    proxy, spec = await stored_spec(api)
+    check_routes_all(json.loads(spec), names)
+    return proxy
+
+
+async def clean_namespace(api: KubeApi) -> None:
+    await api.delete_collection(UPSTREAMS)
+    await api.delete(PROXY)
+
+    async def empty() -> bool:
+        return await api.count(UPSTREAMS) == 0 and await api.get_or_none(PROXY) is None
+
+    await wait_until(empty, timeout=120, interval=0.2)
+
+
+# -- the contestants ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def run_controller(
+    source: ControllerSource, cluster: KubeTestCluster, work_dir: Path, log_level: str
+) -> Iterator[RunningController]:
+    backend = ["--kubeconfig", str(cluster.controller_kubeconfig), "--no-leader-elect"]
+    with controller_process(source, work_dir, backend, log_level=log_level) as controller:
+        yield controller
+
+
+def controller_write_calls(controller: RunningController) -> Callable[[], int | None]:
+    """Writes the controller counts itself (`proxycontroller_writes_total`, if it still serves that metric)."""
+
+    def count() -> int | None:
+        total = controller.metric_total("proxycontroller_writes_total")
+        return None if total is None else round(total)
+
+    return count
+
+
+def seed_write_calls(process: ManagedProcess) -> Callable[[], int | None]:
+    """The seed logs one line per Proxy write call (create or update), also when the update changes nothing."""
+
+    def count() -> int | None:
+        return process.log_path.read_text(errors="replace").count("wrote proxy object")
+
+    return count
+
+
+@contextlib.contextmanager
+def run_seed(binary: Path, cluster: KubeTestCluster, work_dir: Path) -> Iterator[ManagedProcess]:
+    work_dir.mkdir(parents=True, exist_ok=True)
+    env = {"KUBECONFIG": str(cluster.admin_kubeconfig)}
+    process = ManagedProcess("seed", [str(binary)], work_dir / "seed.log", env=env, cwd=work_dir)
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+# -- 1. the burst ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BurstResult:
+    first_to_converged: float
+    last_to_converged: float
+    writes: int  # Proxy versions stored
+    write_calls: int | None  # write requests the contestant made (an unchanged PUT stores no version)
+    creating: float
+
+
+async def burst(
+    api: KubeApi, process: ManagedProcess, write_calls: Callable[[], int | None], size: int, prefix: str
+) -> BurstResult:
+    """The contestant is running on an empty namespace; create `size` upstreams at once and watch the Proxy."""
+    # Its first Proxy (no virtual hosts) is written, and it is quiet again.
+    await wait_until(lambda: _exists(api), timeout=60, interval=0.1)
+    await asyncio.sleep(2.0)
+    names = {f"{prefix}-{i:05d}" for i in range(size)}
+    async with ProxyWatch(api, await proxies_version(api)) as watch:
+        converged = watch.until(routes_all(names))
+        calls_before = write_calls()
+        first = time.monotonic()
+        await api.create_many(UPSTREAMS, (upstream_cr(name) for name in sorted(names)), CREATORS)
+        last = time.monotonic()
+        arrived = await asyncio.wait_for(converged, timeout=300)
+        await asyncio.sleep(SETTLE)
+        writes = watch.writes_between(first, arrived + SETTLE)
+    calls_after = write_calls()
+    assert_running(process)
+    await verify_stored(api, names)
+    calls = None if calls_before is None or calls_after is None else calls_after - calls_before
+    return BurstResult(arrived - first, arrived - last, writes, calls, last - first)
+
+
+async def _exists(api: KubeApi) -> bool:
+    return await api.get_or_none(PROXY) is not None
+
+
+# -- 2. and 3. one change, with and without a foreign status write before it --------------------------------
+
+
+@dataclass
+class SizeResult:
+    present: int
+    start_to_converged: float
+    spec_mib: float
+    stored_kib: float
+    compressed: bool
+    plain: list[float] = field(default_factory=list)
+    plain_writes: list[int] = field(default_factory=list)
+    after_status: list[float] = field(default_factory=list)
+    after_status_writes: list[int] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
+    floor_compress: list[float] = field(default_factory=list)
+    vm_hwm_mib: float = 0.0
+
+
+async def one_change(api: KubeApi, watch: ProxyWatch, name: str) -> tuple[float, int]:
+    """Seconds from just before the POST of upstream `name` until a stored Proxy routes it; Proxy writes meanwhile."""
+    routed = watch.until(lambda spec: mentions(spec, name))
+    start = time.monotonic()
+    await api.create(UPSTREAMS, upstream_cr(name))
+    arrived = await asyncio.wait_for(routed, timeout=300)
+    return arrived - start, watch.writes_between(start, arrived)
+
+
+async def status_write(api: KubeApi, sample: int) -> None:
+    """What Gloo does after it translated a Proxy: a merge patch of `status.statuses.<its namespace>`."""
+    before = (await api.get(PROXY))["metadata"]["resourceVersion"]
+    status = {"state": 1, "reportedBy": "gloo", "messages": [f"benchmark sample {sample}"]}
+    answer = await api.merge_patch(PROXY, {"status": {"statuses": {NAMESPACE: status}}})
+    assert answer["metadata"]["resourceVersion"] != before, "the status patch did not write"
+
+
+async def floor_write(api: KubeApi, spec: bytes, compressed: bool, sample: int) -> tuple[float, float]:
+    """One real write of the Proxy with exactly `spec` (compressed as the controller stored it): seconds for
+    compress + PUT, and for the compression alone. The resourceVersion must move."""
+    current = await api.get(PROXY)
+    before = current["metadata"]["resourceVersion"]
+    metadata = {
+        key: current["metadata"][key]
+        for key in ("name", "namespace", "labels", "annotations", "resourceVersion")
+        if key in current["metadata"]
+    }
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), "benchmarks/floor-sample": str(sample)}
+    start = time.monotonic()
+    spec_part = json.dumps({"compressedSpec": compress_spec(spec)}).encode() if compressed else spec
+    compressing = time.monotonic() - start
+    head = {"apiVersion": "gloo.solo.io/v1", "kind": "Proxy", "metadata": metadata}
+    body = json.dumps(head).encode()[:-1] + b',"spec":' + spec_part + b"}"
+    answer = await api.put(PROXY, body)
+    elapsed = time.monotonic() - start
+    assert answer["metadata"]["resourceVersion"] != before, "the floor's PUT did not write"
+    assert spec_bytes(answer) == spec or not compressed, "the floor wrote another spec"
+    return elapsed, compressing
+
+
+async def ensure_upstreams(api: KubeApi, names: list[str], present: int) -> None:
+    """Grow the namespace to `present` upstreams (names kept in `names`), `CREATORS` creations at a time."""
+    new = [f"present-{i:05d}" for i in range(len(names), present)]
+    start = time.monotonic()
+    await api.create_many(UPSTREAMS, (upstream_cr(name) for name in new), CREATORS)
+    names.extend(new)
+    print(f"  created {len(new)} upstreams in {time.monotonic() - start:.1f}s", flush=True)
+
+
+async def at_size(
+    api: KubeApi,
+    source: ControllerSource,
+    cluster: KubeTestCluster,
+    work_dir: Path,
+    names: list[str],
+    present: int,
+    samples: int,
+    status_gap: float,
+    log_level: str,
+) -> SizeResult:
+    await ensure_upstreams(api, names, present)
+    await api.delete(PROXY)  # the controller starts from nothing at every size
+    await wait_until(lambda: _absent(api), timeout=60)
+    with run_controller(source, cluster, work_dir / f"controller-{present}", log_level) as controller:
+        process = controller.process
+        async with ProxyWatch(api, await proxies_version(api)) as watch:
+            start = time.monotonic()
+            converged = await asyncio.wait_for(watch.until(routes_all(set(names))), timeout=900)
+            proxy = await verify_stored(api, set(names))
+            spec = spec_bytes(proxy)
+            result = SizeResult(
+                present=present,
+                start_to_converged=converged - start,
+                spec_mib=len(spec) / 2**20,
+                stored_kib=len(json.dumps(proxy["spec"])) / 1024,
+                compressed=is_compressed(proxy),
+            )
+            print(
+                f"  {present}: converged {result.start_to_converged:.1f}s after start; spec {result.spec_mib:.1f} MiB"
+                f" ({'compressed' if result.compressed else 'uncompressed'}: {result.stored_kib:.0f} KiB stored)",
+                flush=True,
+            )
+            await asyncio.sleep(2 * PAUSE)
+            for i in range(samples):
+                name = f"probe-{present}-{i}"
+                latency, writes = await one_change(api, watch, name)
+                names.append(name)
+                result.plain.append(latency)
+                result.plain_writes.append(writes)
+                await asyncio.sleep(PAUSE)
+                await status_write(api, i)
+                await asyncio.sleep(status_gap)
+                name = f"probe-{present}-{i}-after-status"
+                latency, writes = await one_change(api, watch, name)
+                names.append(name)
+                result.after_status.append(latency)
+                result.after_status_writes.append(writes)
+                await asyncio.sleep(PAUSE)
+                print(f"  sample {i}: {ms(result.plain[-1])} ms, after a status write {ms(latency)} ms", flush=True)
+            assert_running(process)
+            result.vm_hwm_mib = vm_hwm_kib(process.pid) / 1024
+    # The controller has stopped; its last Proxy is the one the floor writes again.
+    proxy = await verify_stored(api, set(names))
+    spec = spec_bytes(proxy)
+    compressed = is_compressed(proxy)
+    assert COMPRESS_ANNOTATION in proxy["metadata"].get("annotations", {}) or not compressed
+    for i in range(samples + 2):
+        elapsed, compressing = await floor_write(api, spec, compressed, i)
+        result.floor.append(elapsed)
+        result.floor_compress.append(compressing)
+        await asyncio.sleep(0.2)
+    await verify_stored(api, set(names))  # the floor's writes changed nothing that routes
+    return result
+
+
+async def _absent(api: KubeApi) -> bool:
+    return await api.get_or_none(PROXY) is None
+
+
+# -- the run -----------------------------------------------------------------------------------------------
+
+
+def print_burst(size: int, ours: BurstResult, seed: BurstResult) -> None:
+    print(f"\n1. Burst of {size} upstream creations ({CREATORS} concurrent creators), until the Proxy routes all:")
+    rows: list[tuple[object, ...]] = [
+        (
+            name,
+            size,
+            f"{r.creating:.2f}",
+            f"{r.first_to_converged:.2f}",
+            f"{r.last_to_converged:.2f}",
+            r.writes,
+            "n/a" if r.write_calls is None else r.write_calls,
+        )
+        for name, r in (("proxycontroller", ours), ("seed (tools/seed, Gloo v1.22.1)", seed))
+    ]
+    rows.append(
+        (
+            "seed / proxycontroller",
+            "",
+            "",
+            ratio(seed.first_to_converged, ours.first_to_converged),
+            ratio(seed.last_to_converged, ours.last_to_converged),
+            ratio(seed.writes, ours.writes),
+            "",
+        )
+    )
+    print(
+        table(
+            (
+                "controller",
+                "upstreams",
+                "creating s",
+                "first change to converged s",
+                "last change to converged s",
+                "Proxy versions stored",
+                "write requests",
+            ),
+            rows,
+        )
     )
 
 
-async def create_all(admin: AsyncClient, names: list[str]) -> None:
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(name: str) -> None:
-        async with gate:
-            await admin.create(upstream(name))
-
-    await asyncio.gather(*(one(name) for name in names))
-
-
-async def delete_all_upstreams(admin: AsyncClient) -> None:
-    await admin.deletecollection(UpstreamCR, namespace="gloo-system")
-
-
-def names_in(document: dict[str, Any]) -> set[str]:
-    """Virtual host names of a stored Proxy, read from the raw document (no model: cheap enough to poll)."""
-    spec = document.get("spec") or {}
-    if is_compressed(spec):
-        spec = decompress_spec(spec)
-    listeners = spec.get("listeners") or [{}]
-    return {vh["name"] for vh in (listeners[0].get("httpListener") or {}).get("virtualHosts") or []}
-
-
-async def routed(admin: AsyncClient, proxy: str) -> set[str]:
-    try:
-        raw: Any = await admin.get(ProxyCR, proxy, namespace="gloo-system")
-    except Exception:  # not written yet
-        return set()
-    return names_in(raw.to_dict())
-
-
-async def seen_routing(admin: AsyncClient, proxy: str, name: str, since: str) -> float:
-    """The moment (monotonic) a watch on the Proxy delivers a version that routes `name`."""
-    raw: Any
-    async for _, raw in admin.watch(
-        ProxyCR, namespace="gloo-system", fields={"metadata.name": proxy}, resource_version=since
-    ):
-        if name in names_in(raw.to_dict()):
-            return time.monotonic()
-    raise AssertionError("watch ended")
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not converged within {timeout}s")
-        await asyncio.sleep(interval)
-
-
-@contextlib.asynccontextmanager
-async def ours(cluster: KubeTestCluster, proxy: str):  # type: ignore[no-untyped-def]
-    client = make_async_client(cluster.controller_kubeconfig)
-    config = ControllerConfig(proxy=ProxySettings(name=proxy), instance=proxy, reconcile=ReconcileSettings())
-    reconciler = Reconciler(config, host_header, KubeClient(Upstream, client), KubeClient(Proxy, client))
-    task = asyncio.create_task(reconciler.run())
-    try:
-        yield reconciler
-    finally:
-        await cancel(task)
-        await client.close()
+def print_sizes(results: list[SizeResult], status_gap: float) -> None:
+    print("\n2./3. One upstream change until the stored Proxy routes it, beside the floor (zlib + base64 of the")
+    print(f"exact spec + one real PUT); 3. = the change {ms(status_gap)} ms after a foreign status write:")
+    rows: list[tuple[object, ...]] = []
+    for r in results:
+        rows += [
+            (
+                r.present,
+                "2. change -> stored Proxy routes it",
+                *spread(r.plain),
+                ratio(statistics.median(r.plain), statistics.median(r.floor)),
+                f"{statistics.median(r.plain_writes):g}",
+            ),
+            (
+                r.present,
+                "3. same, after a foreign status write",
+                *spread(r.after_status),
+                ratio(statistics.median(r.after_status), statistics.median(r.floor)),
+                f"{statistics.median(r.after_status_writes):g}",
+            ),
+            (r.present, "floor: compress + PUT (real write)", *spread(r.floor), "1.00x", ""),
+            (r.present, "  of which zlib + base64", *spread(r.floor_compress), "", ""),
+        ]
+    print(table(("upstreams", "what", "median ms", "min ms", "max ms", "/ floor", "writes per change"), rows))
+    print()
+    summary = []
+    for r in results:
+        plain, status, floor = (statistics.median(x) for x in (r.plain, r.after_status, r.floor))
+        added = status - plain
+        summary.append(
+            (
+                r.present,
+                ratio(plain, floor),
+                "met" if plain <= 2 * floor else "NOT met",
+                ms(added),
+                f"{added / floor:.2f}",
+                "met" if added <= floor else "NOT met",
+                f"{r.start_to_converged:.1f}",
+                f"{r.spec_mib:.1f} / {r.stored_kib:.0f}",
+                f"{r.vm_hwm_mib:.0f}",
+            )
+        )
+    print(
+        table(
+            (
+                "upstreams",
+                "change / floor",
+                "<= 2x",
+                "status adds ms",
+                "adds floors",
+                "<= 1 floor",
+                "start to converged s",
+                "spec MiB / stored KiB",
+                "4. VmHWM MiB",
+            ),
+            summary,
+        )
+    )
 
 
-@contextlib.asynccontextmanager
-async def seed(cluster: KubeTestCluster, proxy: str):  # type: ignore[no-untyped-def]
-    client = AsyncClient(KubeConfig.from_file(cluster.controller_kubeconfig))
-    loop = SeedLoop(client, proxy)
-    task = asyncio.create_task(loop.run())
-    try:
-        yield loop
-    finally:
-        await cancel(task)
-        await client.close()
-
-
-async def burst(cluster: KubeTestCluster, admin: AsyncClient, size: int, which: str) -> tuple[float, float, int]:
-    """Seconds from the first creation until the Proxy routes every upstream, seconds from the last creation
-    until then, and the writes made meanwhile."""
-    await delete_all_upstreams(admin)
-    proxy = f"burst-{which}"
-    names = [f"{which}-svc-{i:05d}" for i in range(size)]
-    runner = ours if which == "ours" else seed
-    async with runner(cluster, proxy) as controller:
-        await asyncio.sleep(2)  # caches synced, first (empty) Proxy written
-        writes_before = controller.total_writes if which == "ours" else controller.writes
-        start = time.monotonic()
-        await create_all(admin, names)
-        burst_end = time.monotonic()
-
-        async def done() -> bool:
-            return await routed(admin, proxy) == set(names)
-
-        await wait_until(done, timeout=max(120.0, size * 2.0), interval=0.1)
-        converged = time.monotonic()
-        writes = (controller.writes if which == "seed" else controller.total_writes) - writes_before
-    return converged - start, converged - burst_end, writes
-
-
-async def single_change_latency(
-    cluster: KubeTestCluster, admin: AsyncClient, present: int, samples: int
-) -> tuple[list[float], list[float], list[float]]:
-    await delete_all_upstreams(admin)
-    await create_all(admin, [f"present-{i:05d}" for i in range(present)])
-    proxy = "latency-ours"
-    latencies: list[float] = []
-    raw_writes: list[float] = []
-    model_writes: list[float] = []
-    async with ours(cluster, proxy) as reconciler:
-
-        async def all_present() -> bool:
-            return len(await routed(admin, proxy)) == present
-
-        await wait_until(all_present, timeout=300, interval=0.5)
-        await asyncio.wait_for(reconciler.converged.wait(), 120)
-        for i in range(samples):
-            name = f"probe-{i}"
-            current: Any = await admin.get(ProxyCR, proxy, namespace="gloo-system")
-            watcher = asyncio.create_task(seen_routing(admin, proxy, name, current.metadata.resourceVersion))
-            await asyncio.sleep(0.5)  # the watch is open
-            start = time.monotonic()
-            await admin.create(upstream(name))
-            seen = await asyncio.wait_for(watcher, 60)
-            latencies.append(seen - start)
-            await asyncio.sleep(1.0)
-        # One raw write of the same Proxy, for comparison: GET it and PUT it back unchanged but for a label.
-        for i in range(samples):
-            raw: Any = await admin.get(ProxyCR, proxy, namespace="gloo-system")
-            raw.metadata.labels = {**(raw.metadata.labels or {}), "bench": str(i)}
-            start = time.monotonic()
-            await admin.replace(raw)
-            raw_writes.append(time.monotonic() - start)
-        # And one write of the same Proxy from its model, as any writer must do it: encode (JSON, and Gloo's
-        # compression above the threshold) and PUT, through the store.
-        store = KubeClient(Proxy, admin)
-        for i in range(samples):
-            current = await store.get(ObjectKey("gloo-system", proxy))
-            assert current is not None
-            labels = {**(current.metadata.labels or {}), "bench": f"model-{i}"}
-            changed = current.model_copy(update={"metadata": current.metadata.model_copy(update={"labels": labels})})
-            start = time.monotonic()
-            await store.replace(changed)
-            model_writes.append(time.monotonic() - start)
-    return latencies, raw_writes, model_writes
-
-
-async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp, kube_test_cluster(Path(tmp)) as cluster:
-        admin = AsyncClient(KubeConfig.from_file(cluster.admin_kubeconfig), field_manager="bench")
+async def run(args: argparse.Namespace, source: ControllerSource, seed_binary: Path, work_dir: Path) -> None:
+    with kube_test_cluster(work_dir / "cluster") as cluster:
+        api = KubeApi(cluster.admin_kubeconfig, connections=CREATORS)
         try:
-            ours_s, ours_lag, ours_writes = await burst(cluster, admin, args.burst, "ours")
-            seed_s, seed_lag, seed_writes = await burst(cluster, admin, args.seed_burst, "seed")
-            # The seed's loop costs a fixed second or more per event, so its time scales with the burst.
-            scale = args.burst / args.seed_burst
-            seed_full, seed_full_lag, seed_full_writes = seed_s * scale, seed_lag * scale, round(seed_writes * scale)
-            print(f"\nBurst of creations (ours: {args.burst}; seed measured on {args.seed_burst}, extrapolated):")
-            print(
-                table(
-                    ("controller", "burst", "first change to converged s", "last change to converged s", "writes"),
-                    [
-                        ("proxycontroller", args.burst, f"{ours_s:.2f}", f"{ours_lag:.2f}", ours_writes),
-                        ("seed loop (measured)", args.seed_burst, f"{seed_s:.2f}", f"{seed_lag:.2f}", seed_writes),
-                        (
-                            "seed loop (extrapolated)",
-                            args.burst,
-                            f"{seed_full:.0f}",
-                            f"{seed_full_lag:.0f}",
-                            seed_full_writes,
-                        ),
-                    ],
+            with run_controller(source, cluster, work_dir / "burst-ours", args.log_level) as controller:
+                ours = await burst(api, controller.process, controller_write_calls(controller), args.burst, "ours")
+            await clean_namespace(api)
+            with run_seed(seed_binary, cluster, work_dir / "burst-seed") as process:
+                seed = await burst(api, process, seed_write_calls(process), args.burst, "seed")
+            await clean_namespace(api)
+            print_burst(args.burst, ours, seed)
+            names: list[str] = []
+            results = []
+            for present in args.sizes:
+                result = await at_size(
+                    api, source, cluster, work_dir, names, present, args.samples, args.status_gap, args.log_level
                 )
-            )
-            print(
-                f"convergence from the first change: {seed_full / ours_s:.0f}x faster; from the last change: "
-                f"{seed_full_lag / max(ours_lag, 1e-3):.0f}x faster; "
-                f"writes: {seed_full_writes / max(ours_writes, 1):.0f}x fewer"
-            )
-            latencies, raw_writes, model_writes = await single_change_latency(
-                cluster, admin, args.present, args.samples
-            )
-            median_latency, median_raw = statistics.median(latencies), statistics.median(raw_writes)
-            median_model = statistics.median(model_writes)
-            print(f"\nOne upstream created with {args.present} present, until the stored Proxy routes it:")
-            print(
-                table(
-                    ("what", "median ms", "min ms", "max ms"),
-                    [
-                        (
-                            "proxycontroller, change to stored Proxy",
-                            f"{median_latency * 1000:.0f}",
-                            f"{min(latencies) * 1000:.0f}",
-                            f"{max(latencies) * 1000:.0f}",
-                        ),
-                        (
-                            "one raw PUT of the same Proxy",
-                            f"{median_raw * 1000:.0f}",
-                            f"{min(raw_writes) * 1000:.0f}",
-                            f"{max(raw_writes) * 1000:.0f}",
-                        ),
-                        (
-                            "one write of the same Proxy from its model (encode + PUT)",
-                            f"{median_model * 1000:.0f}",
-                            f"{min(model_writes) * 1000:.0f}",
-                            f"{max(model_writes) * 1000:.0f}",
-                        ),
-                        ("seed loop (1 s sleep + re-read + write)", f">= {1000 + median_raw * 1000:.0f}", "", ""),
-                    ],
-                )
-            )
-            print(
-                f"latency / raw PUT: {median_latency / median_raw:.1f}x; "
-                f"latency / write from the model: {median_latency / median_model:.1f}x"
-            )
+                results.append(result)
+            print_sizes(results, args.status_gap)
         finally:
-            await admin.close()
+            await api.close()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run: burst 200, 2k upstreams, 3 samples")
     parser.add_argument("--burst", type=int, default=1000)
-    parser.add_argument("--seed-burst", type=int, default=30)
-    parser.add_argument("--present", type=int, default=10000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000], help="upstreams present")
     parser.add_argument("--samples", type=int, default=5)
-    logging.basicConfig(level=logging.WARNING)
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--status-gap", type=float, default=0.05, help="seconds from status write to change")
+    parser.add_argument("--controller-rev", help="measure this commit's src/ (git archive) instead of the working tree")
+    parser.add_argument("--keep", type=Path, help="work directory to keep (logs), instead of a temporary one")
+    parser.add_argument("--log-level", default="info", help="the controller's --log-level (its log is in the work dir)")
+    args = parser.parse_args()
+    if args.quick:
+        args.burst, args.sizes, args.samples = 200, [2_000], 3
+    with contextlib.ExitStack() as stack:
+        source = controller_source(args.controller_rev, stack)
+        seed_binary = build_seed()
+        work_dir = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        print(f"controller: {source.description}; seed: {seed_binary}", flush=True)
+        asyncio.run(run(args, source, seed_binary, work_dir))
 
 
 if __name__ == "__main__":
