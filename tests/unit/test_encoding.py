@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from proxycontroller.model.canonical import CanonicalError, CanonicalSpec, canonical_json
 from proxycontroller.model.encoding import (
     COMPRESS_ANNOTATION,
     DecodeError,
@@ -21,7 +22,7 @@ from proxycontroller.model.encoding import (
     to_cr,
     to_flat,
 )
-from proxycontroller.model.resources import Proxy, Upstream
+from proxycontroller.model.resources import Proxy, StoredProxy, Upstream
 from proxycontroller.model.status import State
 
 
@@ -153,3 +154,46 @@ def test_a_copy_with_another_name_has_another_key() -> None:
     renamed = upstream.model_copy(update={"metadata": upstream.metadata.model_copy(update={"name": "b"})})
     assert str(renamed.key) == "n/b"
     assert str(upstream.key) == "n/a"
+
+
+SPEC: dict[str, Any] = {
+    "listeners": [{"name": "l", "bindPort": 8080, "bindAddress": "::", "futureField": {"b": 1, "a": 2}}]
+}
+
+
+def test_canonical_json_is_the_same_bytes_however_the_spec_was_made() -> None:
+    expected = b'{"listeners":[{"bindAddress":"::","bindPort":8080,"futureField":{"a":2,"b":1},"name":"l"}]}'
+    assert canonical_json(SPEC) == expected
+    assert canonical_json(Proxy.model_validate({"metadata": {"name": "p"}, "spec": SPEC}).spec) == expected
+    assert CanonicalSpec(compressed=compress_spec(SPEC)["compressedSpec"]).json == expected
+
+
+def test_a_stored_proxy_keeps_glooss_compressed_text_as_read_and_writes_it_back_unchanged() -> None:
+    compressed = compress_spec(SPEC)
+    cr = {
+        "apiVersion": "gloo.solo.io/v1",
+        "kind": "Proxy",
+        "metadata": {"name": "p", "namespace": "gloo-system", "annotations": {COMPRESS_ANNOTATION: "true"}},
+        "spec": compressed,
+    }
+    stored = from_cr(StoredProxy, cr)
+    assert stored.spec.stored_compressed == compressed["compressedSpec"]
+    assert to_cr(stored, compress=True) == cr
+    assert stored.spec == CanonicalSpec.of(SPEC)
+    assert to_cr(stored)["spec"] == SPEC
+    assert [listener.bind_port for listener in stored.decoded().spec.listeners or ()] == [8080]
+
+
+def test_a_spec_that_is_not_what_it_claims_is_refused() -> None:
+    with pytest.raises(CanonicalError, match="not base64 of zlib-compressed data"):
+        _ = CanonicalSpec(compressed="not base64!").json
+    with pytest.raises(CanonicalError, match="holds list, not an object"):
+        _ = CanonicalSpec(compressed=compress_spec(b"[1]")["compressedSpec"]).json
+
+
+def test_models_are_immutable_with_tuples_for_repeated_fields(petstore_flat: dict[str, Any]) -> None:
+    upstream = from_flat(Upstream, petstore_flat)
+    assert upstream.spec.static is not None
+    assert isinstance(upstream.spec.static.hosts, tuple)
+    with pytest.raises(ValueError, match="frozen"):
+        upstream.metadata.name = "other"  # type: ignore[misc]
