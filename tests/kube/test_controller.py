@@ -19,14 +19,18 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from proxycontroller.config import ControllerConfig, ProxySettings, ReconcileSettings
+from proxycontroller.manager.backends import Backend
+from proxycontroller.manager.controller import build_engine
+from proxycontroller.model.desired import as_resource
 from proxycontroller.model.encoding import from_cr
-from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
+from proxycontroller.model.resources import ObjectKey, Proxy, StoredProxy, Upstream
 from proxycontroller.model.snapshot import Snapshot
-from proxycontroller.reconcile.loop import Reconciler, cancel
+from proxycontroller.reconcile.engine import Engine
 from proxycontroller.store.kube import KubeClient, make_async_client
 from proxycontroller.testing.servers.apiserver import KubeTestCluster
-from proxycontroller.translate.strategies import host_header
-from proxycontroller.validate.desired import desired_state
+from proxycontroller.translate.registry import StrategyRegistry
+from proxycontroller.validate.desired import ProxyLogic
+from tests.tasks import cancel
 
 UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
 ProxyCR = create_namespaced_resource("gloo.solo.io", "v1", "Proxy", "proxies")
@@ -59,8 +63,9 @@ class Scenario:
         self.admin = admin
         self.namespace = namespace
         self.config = config
-        self.key = ObjectKey(config.proxy.namespace, config.proxy.name)
-        self.reconciler: Reconciler | None = None
+        self.key = ObjectKey(config.proxies[0].namespace, config.proxies[0].name)
+        self.reconciler: Engine | None = None
+        self.registry: StrategyRegistry | None = None  # None: the built-in strategies
         self.upstream_client: KubeClient[Upstream] | None = None
 
     async def stored_proxy(self) -> Proxy | None:
@@ -102,11 +107,12 @@ class Scenario:
         cluster holds now (read independently, as admin)."""
         listing = self.admin.list(UpstreamCR, namespace=self.namespace)
         upstreams = [from_cr(Upstream, as_dict(raw)) async for raw in listing]
-        (desired,) = desired_state(Snapshot.of(upstreams), self.config, host_header).proxies
+        (desired,) = ProxyLogic(self.config, self.registry).desired(Snapshot.of(upstreams)).objects
+        wanted = as_resource(desired).model_dump(by_alias=True)["spec"]
 
         async def equal() -> bool:
             stored = await self.stored_proxy()
-            return stored is not None and stored.spec.to_json_bytes() == desired.spec.to_json_bytes()
+            return stored is not None and stored.spec.to_json_dict() == wanted
 
         await self.eventually(equal, timeout)
 
@@ -128,17 +134,19 @@ async def scenario(kube_cluster: KubeTestCluster, admin: AsyncClient) -> Scenari
     namespace = f"team-{n}"
     await admin.create(Namespace(metadata=ObjectMeta(name=namespace)))
     config = ControllerConfig(
-        proxy=ProxySettings(name=f"proxy-{n}"), namespaces=(namespace,), instance=f"test-{n}", reconcile=FAST
+        proxies=(ProxySettings(name=f"proxy-{n}"),), namespaces=(namespace,), instance=f"test-{n}", reconcile=FAST
     )
     return Scenario(kube_cluster, admin, namespace, config)
 
 
 @asynccontextmanager
-async def controller(scenario: Scenario, ends_as_desired: bool = True) -> AsyncIterator[Reconciler]:
+async def controller(scenario: Scenario, ends_as_desired: bool = True) -> AsyncIterator[Engine]:
     """The controller as it runs in production: as its service account, with only its RBAC rules."""
     client = make_async_client(scenario.cluster.controller_kubeconfig)
     scenario.upstream_client = KubeClient(Upstream, client)
-    reconciler = Reconciler(scenario.config, host_header, scenario.upstream_client, KubeClient(Proxy, client))
+    clients: dict[type[Any], Any] = {Upstream: scenario.upstream_client, StoredProxy: KubeClient(StoredProxy, client)}
+    backend = Backend(make=clients.__getitem__, compresses=True)
+    reconciler = build_engine(scenario.config, ProxyLogic(scenario.config, scenario.registry), backend)
     scenario.reconciler = reconciler
     task = asyncio.create_task(reconciler.run())
     try:
@@ -167,12 +175,12 @@ async def test_a_burst_of_500_creations_converges_in_a_handful_of_writes(scenari
     async with controller(scenario) as reconciler:
         await scenario.routes([])
         await scenario.settled()
-        writes_before = reconciler.total_writes
+        writes_before = reconciler.health.writes
         names = [f"svc-{i:03d}" for i in range(500)]
         await scenario.create_upstreams(names)
         await scenario.routes(names, timeout=60)
         await scenario.settled()
-        burst_writes = reconciler.total_writes - writes_before
+        burst_writes = reconciler.health.writes - writes_before
         assert burst_writes <= 10, f"{burst_writes} writes for a burst of 500"
 
 
@@ -181,16 +189,16 @@ async def test_unchanged_input_causes_zero_writes(scenario: Scenario) -> None:
         await scenario.create_upstreams(["alpha"])
         await scenario.routes(["alpha"])
         await scenario.settled()
-        writes = reconciler.total_writes
-        passes = reconciler.passes
+        writes = reconciler.health.writes
+        passes = reconciler.health.passes
         # A change that does not alter the desired Proxy: an upstream's label.
         raw = await scenario.admin.get(UpstreamCR, "alpha", namespace=scenario.namespace)
         raw["metadata"]["labels"] = {"touched": "yes"}
         await scenario.admin.replace(raw)
-        reconciler.mark_dirty()
+        reconciler.resync()
         await scenario.settled()
-        assert reconciler.passes > passes
-        assert reconciler.total_writes == writes
+        assert reconciler.health.passes > passes
+        assert reconciler.health.writes == writes
 
 
 async def test_a_concurrent_writers_conflict_is_resolved(scenario: Scenario) -> None:
@@ -239,7 +247,7 @@ async def test_a_foreign_proxy_is_never_touched(scenario: Scenario) -> None:
     async with controller(scenario, ends_as_desired=False) as reconciler:  # the foreign Proxy must stay as it is
         await scenario.create_upstreams(["alpha"])
         await scenario.settled()
-        assert reconciler.total_writes == 0
+        assert reconciler.health.writes == 0
     after = await scenario.admin.get(ProxyCR, scenario.key.name, namespace=scenario.key.namespace)
     assert as_dict(after)["metadata"]["resourceVersion"] == as_dict(created)["metadata"]["resourceVersion"]
     after_gateway = await scenario.admin.get(ProxyCR, f"gateway-{scenario.key.name}", namespace=scenario.key.namespace)
@@ -272,7 +280,7 @@ async def test_gloos_status_is_kept_and_reported(scenario: Scenario) -> None:
         proxy = await scenario.stored_proxy()
         assert proxy is not None
         assert proxy.status_from("gloo-system") is not None
-        assert reconciler.proxy_cache.get(scenario.key) is not None
+        assert reconciler.output_caches[StoredProxy].get(scenario.key) is not None
 
 
 async def test_the_watch_recovers_after_etcd_compaction_forces_410_gone(scenario: Scenario) -> None:

@@ -9,8 +9,6 @@ from typing import Any, TypeVar
 
 from proxycontroller.model.resources import Resource
 from proxycontroller.store.base import ResourceClient
-from proxycontroller.store.directory import DirectoryClient
-from proxycontroller.store.kube import KubeClient, make_async_client
 
 R = TypeVar("R", bound=Resource)
 
@@ -48,8 +46,13 @@ class Backend:
 
 
 def open_backend(choice: BackendChoice, field_manager: str = "proxycontroller") -> Backend:
+    # Imported here: each backend pulls in its own client library (watchfiles, lightkube).
     if choice.config_dir is not None:
+        from proxycontroller.store.directory import DirectoryClient
+
         root = choice.config_dir
         return Backend(lambda kind: DirectoryClient(kind, root), compresses=False)
+    from proxycontroller.store.kube import KubeClient, make_async_client
+
     client = make_async_client(choice.kubeconfig, choice.context, field_manager=field_manager)
     return Backend(lambda kind: KubeClient(kind, client), compresses=True, closers=[client.close])

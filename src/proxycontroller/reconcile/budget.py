@@ -24,11 +24,11 @@ class StillRunning(RuntimeError):
 class BudgetedCaller(Generic[T]):
     def __init__(self, name: str) -> None:
         self._name = name
-        self._thread: threading.Thread | None = None
+        self._running = threading.Event()  # set while a call's function runs
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._running.is_set()
 
     async def call(self, function: Callable[[], T], budget: float) -> T:
         if self.busy:
@@ -48,11 +48,13 @@ class BudgetedCaller(Generic[T]):
                 deliver: Callable[[], None] = lambda: future.set_exception(error)  # noqa: E731
             else:
                 deliver = lambda: future.set_result(result)  # noqa: E731
+            finally:
+                self._running.clear()  # before the result is seen, so the next call may start at once
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(settle, deliver)
 
-        self._thread = threading.Thread(target=target, name=self._name, daemon=True)
-        self._thread.start()
+        self._running.set()
+        threading.Thread(target=target, name=self._name, daemon=True).start()
         try:
             async with asyncio.timeout(budget):
                 return await asyncio.shield(future)

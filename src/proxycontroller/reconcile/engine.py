@@ -23,7 +23,7 @@ from proxycontroller.model.desired import Desired, DesiredObject
 from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.model.snapshot import Snapshot
-from proxycontroller.reconcile.budget import BudgetedCaller
+from proxycontroller.reconcile.budget import BudgetedCaller, StillRunning
 from proxycontroller.reconcile.diff import describe_parts_change, is_owned, merge_for_write, needs_write
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.reconcile.verdicts import VerdictReporter
@@ -86,6 +86,7 @@ class Health:
     failing_since: float | None = None  # wall clock
     last_success: float | None = None  # wall clock
     warnings: int = 0
+    writes: int = 0  # creates, updates and deletes since start
 
 
 class LogicFailure(Exception):
@@ -113,7 +114,7 @@ class Engine:
         self._sources = tuple(sources)
         self._targets = {target.kind: target for target in targets}
         self.input_caches: dict[type[Resource], ResourceCache[Any]] = {
-            source.kind: ResourceCache(source.kind, self._input_changed) for source in sources
+            source.kind: ResourceCache(source.kind, self.resync) for source in sources
         }
         self.output_caches: dict[type[Resource], ResourceCache[Any]] = {
             target.kind: ResourceCache(target.kind, self.mark_dirty) for target in targets
@@ -129,13 +130,19 @@ class Engine:
         self.converged = asyncio.Event()  # set after a pass when no change arrived while it ran
         self._last_pass_end = float("-inf")
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the last successful translation left out, and why."""
+        return self._reported_warnings
+
     # -- signals ---------------------------------------------------------------------------------------
 
     def mark_dirty(self) -> None:
         self._dirty.set()
         self.converged.clear()
 
-    def _input_changed(self) -> None:
+    def resync(self) -> None:
+        """Compute the desired objects again at the next pass (an input changed, or the periodic resync)."""
         self._inputs_changed = True
         self.mark_dirty()
 
@@ -161,7 +168,7 @@ class Engine:
         # Level-triggered safety net: even if every event were lost, the state is re-checked this often.
         while True:
             await asyncio.sleep(self.settings.resync_period_seconds)
-            self._input_changed()
+            self.resync()
 
     async def _wait_for_burst_to_settle(self) -> None:
         await self._dirty.wait()
@@ -186,7 +193,7 @@ class Engine:
     async def _loop(self) -> None:
         for cache in [*self.input_caches.values(), *self.output_caches.values()]:
             await cache.synced.wait()
-        self._input_changed()
+        self.resync()
         while True:
             await self._wait_for_burst_to_settle()
             started = time.perf_counter()
@@ -255,6 +262,7 @@ class Engine:
         if self._verdicts is not None:
             for cache in self.output_caches.values():
                 self._verdicts.report(cache.items())
+        self.health.writes += result.writes
         return result
 
     async def _compute_desired(self) -> Desired:
@@ -267,7 +275,9 @@ class Engine:
             desired = await self._caller.call(lambda: self.logic.desired(snapshot), self.settings.pass_timeout_seconds)
         except Exception as exc:
             self._inputs_changed = True  # the retry must compute again
-            raise LogicFailure(f"{self.name}: {exc}") from exc
+            doing = getattr(self.logic, "progress", None)
+            while_doing = f" (while {doing})" if isinstance(exc, TimeoutError | StillRunning) and doing else ""
+            raise LogicFailure(f"{self.name}: {exc}{while_doing}") from exc
         if not isinstance(desired, Desired):
             self._inputs_changed = True
             raise LogicFailure(f"{self.name}: the logic returned {type(desired).__name__}, not Desired")

@@ -60,6 +60,8 @@ class Translator:
         self._each_memo: dict[str, dict[ObjectKey, tuple[Upstream, _Outcome]]] = {}
         self._all_memo: dict[str, tuple[tuple[Upstream, ...], tuple[SourcedVirtualHost, ...], tuple[str, ...]]] = {}
         self._sorted: tuple[frozenset[ObjectKey], list[ObjectKey]] = (frozenset(), [])
+        # The strategy running now: read by the engine (another thread) to name a strategy past its budget.
+        self.progress = "starting"
 
     @property
     def strategies(self) -> tuple[ResolvedStrategy, ...]:
@@ -78,6 +80,7 @@ class Translator:
             for blueprint in proxy.listeners:
                 hosts: list[SourcedVirtualHost] = []
                 for resolved in blueprint.strategies:
+                    self.progress = f"running {resolved.describe()}"
                     if resolved.strategy.each:
                         memo = self._each_memo.get(resolved.where, {})
                         fresh = each_memo.setdefault(resolved.where, {})
@@ -94,6 +97,7 @@ class Translator:
                 listeners.append(ListenerPlan(blueprint.listener, tuple(hosts)))
             plans.append(ProxyPlan(proxy.key, self.labels, tuple(listeners)))
         self._each_memo, self._all_memo = each_memo, all_memo  # only what this snapshot still has
+        self.progress = "translated"
         return plans, warnings
 
     def _sorted_keys(self, upstreams: Mapping[ObjectKey, Upstream]) -> list[ObjectKey]:

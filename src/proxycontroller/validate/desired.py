@@ -40,6 +40,11 @@ class ProxyLogic:
         self.translator = Translator(config, registry or StrategyRegistry.discover())
         self._serialized: dict[int, _Serialized] = {}
 
+    @property
+    def progress(self) -> str:
+        """What it is doing now (for the engine to name what ran past its time budget)."""
+        return self.translator.progress
+
     def desired(self, snapshot: Snapshot) -> Desired:
         plans, warnings = self.translator.translate(snapshot)
         seen: dict[int, _Serialized] = {}
