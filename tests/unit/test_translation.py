@@ -279,7 +279,13 @@ def test_several_proxies_with_http_and_https_listeners_and_several_strategies_re
                             {"kind": "host-header", "options": {"domainTemplates": ["{name}.{namespace}.svc"]}},
                             {"kind": "path-prefix", "options": {"name": "everything", "domains": ["mesh.internal"]}},
                         ],
-                    }
+                    },
+                    {
+                        "name": "mesh-tls",
+                        "bindPort": 9443,
+                        "sslConfigurations": [{"secretRef": {"name": "mesh-tls", "namespace": "internal-gloo"}}],
+                        "strategies": [{"kind": "host-header", "options": {"domainTemplates": ["{name}.mesh"]}}],
+                    },
                 ],
             },
         ],
@@ -349,7 +355,20 @@ def test_several_proxies_with_http_and_https_listeners_and_several_strategies_re
                         },
                     ]
                 },
-            }
+            },
+            {
+                "name": "mesh-tls",
+                "bindAddress": "::",
+                "bindPort": 9443,
+                "sslConfigurations": [{"secretRef": {"name": "mesh-tls", "namespace": "internal-gloo"}}],
+                "httpListener": {
+                    "virtualHosts": [
+                        by_host("team-a", "api", "api.mesh"),
+                        by_host("team-a", "web", "web.mesh"),
+                        by_host("team-b", "db", "db.mesh"),
+                    ]
+                },
+            },
         ]
     }
 
