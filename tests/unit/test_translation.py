@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 import pytest
@@ -398,6 +398,25 @@ def test_a_per_upstream_skip_leaves_only_that_upstream_out_with_a_warning_naming
     assert "left out Upstream gloo-system/b: not ready yet" in warning
     assert "gloo-system/a" not in warning
     assert "gloo-system/c" not in warning
+
+
+def test_a_per_upstream_generator_strategy_can_skip_or_fail_while_it_yields() -> None:
+    @strategy("yielding")
+    def yielding(upstream: Upstream, options: NoOptions) -> Iterator[VirtualHost]:
+        name = upstream.metadata.name
+        yield virtual_host(name, [name], [route_to(upstream)])
+        if name == "b":
+            raise Skip("b yields one host too few")
+        if name == "z":
+            raise KeyError("z")
+        yield virtual_host(f"{name}-www", [f"www.{name}"], [route_to(upstream)])
+
+    rendered = render([kube_upstream("a"), kube_upstream("b")], one_strategy("yielding"), [yielding])
+    assert names(rendered) == ["a", "a-www"]
+    (warning,) = rendered.warnings
+    assert "left out Upstream gloo-system/b: b yields one host too few" in warning
+    with pytest.raises(StrategyFailure, match="failed for Upstream gloo-system/z: KeyError: 'z'"):
+        render([kube_upstream("z")], one_strategy("yielding"), [yielding])
 
 
 @pytest.mark.parametrize("how", ["append", "assign"])

@@ -7,7 +7,7 @@ a pass costs what changed. The result depends on the snapshot and the configurat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from proxycontroller.config import ControllerConfig, ProxySettings
@@ -136,6 +136,7 @@ def _same_objects(a: tuple[Upstream, ...], b: tuple[Upstream, ...]) -> bool:
 def _call_each(resolved: ResolvedStrategy, upstream: Upstream) -> _Outcome:
     try:
         returned = resolved.strategy.function(upstream, resolved.options)
+        returned = list(returned) if isinstance(returned, Iterator) else returned  # a generator runs here
     except (Skip, TemplateError) as skip:
         return f"{resolved.strategy.describe()}: left out Upstream {upstream.key}: {skip}"
     except Exception as exc:
