@@ -103,6 +103,9 @@ class ControllerConfig(_Settings):
         listener = _mapping(data.pop("listener", None), "listener")
         strategy = _mapping(data.pop("strategy", None), "strategy")
         templates_key = next((k for k in ("domainTemplates", "domain_templates") if k in strategy), None)
+        if templates_key is not None and strategy.get("kind") == "path-prefix":
+            strategy.pop(templates_key)  # the first release ignored them for path-prefix, and still does
+            templates_key = None
         if templates_key is not None:
             strategy["options"] = {
                 **_mapping(strategy.get("options"), "strategy.options"),

@@ -272,7 +272,7 @@ async def test_a_strategy_cannot_corrupt_what_the_next_pass_sees() -> None:
         with pytest.raises((TypeError, ValueError, AttributeError)):
             host.domains.append("evil.example.com")  # type: ignore[union-attr]
         with pytest.raises((TypeError, ValueError)):
-            host.name = "evil"
+            host.name = "evil"  # type: ignore[misc]
         return host.model_copy(update={"domains": (*(host.domains or ()), f"{upstream.metadata.name}.meddled")})
 
     config = ControllerConfig.model_validate(
