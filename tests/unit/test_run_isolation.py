@@ -18,7 +18,7 @@ import yaml
 
 from proxycontroller.testing.servers.processes import free_port
 
-PLUGIN = '''
+PLUGIN = """
 from pathlib import Path
 import threading
 import proxycontroller as pc
@@ -31,7 +31,7 @@ def stuck_when_told(upstream, options):
     if MARKER.exists():
         threading.Event().wait()  # never returns
     return pc.virtual_host(upstream.metadata.name, [upstream.metadata.name], [pc.route_to(upstream)])
-'''
+"""
 
 
 def write_upstream(config_dir: Path, name: str) -> None:
