@@ -68,7 +68,8 @@ async def test_a_failing_strategy_leaves_the_stored_proxy_untouched_and_the_loop
             stored = await scenario.stored_proxy()
             assert stored is not None
             assert stored.metadata.resource_version == good.metadata.resource_version
-            assert MODES[mode] in (engine.health.last_error or "") and "switchable" in (engine.health.last_error or "")
+            assert MODES[mode] in (engine.health.last_error or "")
+            assert "switchable" in (engine.health.last_error or "")
             assert engine.metrics.reconcile_errors_total.labels("proxy")._value.get() >= 2
             switch.mode = "good"
             switch.release.set()

@@ -255,7 +255,8 @@ async def test_a_per_upstream_failure_skips_only_that_upstream() -> None:
         await h.eventually(lambda: PROXY_KEY in h.proxies.objects)
         assert h.names() == ["a", "c"]
         (warning,) = h.engine.warnings
-        assert "Upstream gloo-system/bad" in warning and "has no usable domain" in warning
+        assert "Upstream gloo-system/bad" in warning
+        assert "has no usable domain" in warning
         assert h.engine.health.consecutive_failures == 0
     finally:
         await cancel(task)
@@ -296,4 +297,5 @@ async def test_a_strategy_cannot_corrupt_what_the_next_pass_sees() -> None:
     plain = {o.key.name: o.spec.json for o in first.objects}
     again = {o.key.name: o.spec.json for o in second.objects}
     assert plain == again
-    assert b"meddled" not in plain["plain"] and b"a.meddled" in plain["meddled"]
+    assert b"meddled" not in plain["plain"]
+    assert b"a.meddled" in plain["meddled"]
