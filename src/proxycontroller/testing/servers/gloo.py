@@ -63,7 +63,7 @@ CONFIG_PLURALS = (
     "virtualservices",
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[4]  # src/proxycontroller/testing/servers/gloo.py
 
 
 class GlooBuildError(RuntimeError):
