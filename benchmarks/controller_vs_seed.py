@@ -394,31 +394,41 @@ async def _absent(api: KubeApi) -> bool:
 # -- the run -----------------------------------------------------------------------------------------------
 
 
-def print_burst(size: int, ours: BurstResult, seed: BurstResult) -> None:
-    print(f"\n1. Burst of {size} upstream creations ({CREATORS} concurrent creators), until the Proxy routes all:")
-    rows: list[tuple[object, ...]] = [
-        (
-            name,
-            size,
-            f"{r.creating:.2f}",
-            f"{r.first_to_converged:.2f}",
-            f"{r.last_to_converged:.2f}",
-            r.writes,
-            "n/a" if r.write_calls is None else r.write_calls,
-        )
-        for name, r in (("proxycontroller", ours), ("seed (tools/seed, Gloo v1.22.1)", seed))
-    ]
-    rows.append(
-        (
-            "seed / proxycontroller",
-            "",
-            "",
-            ratio(seed.first_to_converged, ours.first_to_converged),
-            ratio(seed.last_to_converged, ours.last_to_converged),
-            ratio(seed.writes, ours.writes),
-            "",
-        )
+def median_of(results: list[BurstResult], key: Callable[[BurstResult], float | int | None]) -> float | None:
+    values = [v for v in (key(r) for r in results) if v is not None]
+    return statistics.median(values) if values else None
+
+
+def print_burst(size: int, ours: list[BurstResult], seed: list[BurstResult]) -> None:
+    print(
+        f"\n1. Burst of {size} upstream creations ({CREATORS} concurrent creators), until the Proxy routes all"
+        f" (median of {len(ours)} rounds; each round's figures in brackets):"
     )
+    columns: list[Callable[[BurstResult], float | int | None]] = [
+        lambda r: r.creating,
+        lambda r: r.first_to_converged,
+        lambda r: r.last_to_converged,
+        lambda r: r.writes,
+        lambda r: r.write_calls,
+    ]
+    formats = ["{:.2f}", "{:.2f}", "{:.2f}", "{:g}", "{:g}"]
+
+    def cell(results: list[BurstResult], column: int) -> str:
+        value = median_of(results, columns[column])
+        if value is None:
+            return "n/a"
+        each = ", ".join(formats[column].format(columns[column](r)) for r in results)
+        return f"{formats[column].format(value)} [{each}]"
+
+    rows: list[tuple[object, ...]] = [
+        (name, size, *(cell(results, c) for c in range(len(columns))))
+        for name, results in (("proxycontroller", ours), ("seed (tools/seed, Gloo v1.22.1)", seed))
+    ]
+    ratios = []
+    for column in (1, 2, 3):
+        ours_value, seed_value = median_of(ours, columns[column]), median_of(seed, columns[column])
+        ratios.append(ratio(seed_value or 0.0, ours_value or 0.0))
+    rows.append(("seed / proxycontroller", "", "", *ratios, ""))
     print(
         table(
             (
@@ -499,12 +509,22 @@ async def run(args: argparse.Namespace, source: ControllerSource, seed_binary: P
     with kube_test_cluster(work_dir / "cluster") as cluster:
         api = KubeApi(cluster.admin_kubeconfig, connections=CREATORS)
         try:
-            with run_controller(source, cluster, work_dir / "burst-ours", args.log_level) as controller:
-                ours = await burst(api, controller.process, controller_write_calls(controller), args.burst, "ours")
-            await clean_namespace(api)
-            with run_seed(seed_binary, cluster, work_dir / "burst-seed") as process:
-                seed = await burst(api, process, seed_write_calls(process), args.burst, "seed")
-            await clean_namespace(api)
+            ours: list[BurstResult] = []
+            seed: list[BurstResult] = []
+            for round_ in range(args.burst_rounds):
+                # Alternating who goes first: neither always meets the API server and etcd in the same state.
+                for which in ("ours", "seed") if round_ % 2 == 0 else ("seed", "ours"):
+                    if which == "ours":
+                        work = work_dir / f"burst-ours-{round_}"
+                        with run_controller(source, cluster, work, args.log_level) as controller:
+                            calls = controller_write_calls(controller)
+                            ours.append(await burst(api, controller.process, calls, args.burst, f"ours-{round_}"))
+                    else:
+                        with run_seed(seed_binary, cluster, work_dir / f"burst-seed-{round_}") as process:
+                            seed.append(
+                                await burst(api, process, seed_write_calls(process), args.burst, f"seed-{round_}")
+                            )
+                    await clean_namespace(api)
             print_burst(args.burst, ours, seed)
             names: list[str] = []
             results = []
@@ -520,8 +540,9 @@ async def run(args: argparse.Namespace, source: ControllerSource, seed_binary: P
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a short run: burst 200, 2k upstreams, 3 samples")
+    parser.add_argument("--quick", action="store_true", help="a short run: one burst of 200, 2k upstreams, 3 samples")
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--burst-rounds", type=int, default=3, help="bursts per contestant, alternating")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000], help="upstreams present")
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--status-gap", type=float, default=0.05, help="seconds from status write to change")
@@ -530,7 +551,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="info", help="the controller's --log-level (its log is in the work dir)")
     args = parser.parse_args()
     if args.quick:
-        args.burst, args.sizes, args.samples = 200, [2_000], 3
+        args.burst, args.burst_rounds, args.sizes, args.samples = 200, 1, [2_000], 3
     with contextlib.ExitStack() as stack:
         source = controller_source(args.controller_rev, stack)
         seed_binary = build_seed()
