@@ -144,9 +144,12 @@ def run(source: ControllerSource, work: Path, count: int, samples: int, log_leve
     check_routes_all(parse_proxy(final), names)
     floors: list[float] = []
     for _ in range(samples + 2):
+        before = proxy_file.stat().st_ino
         began = time.monotonic()
         write_atomically(proxy_file, final)
         floors.append(time.monotonic() - began)
+        if proxy_file.stat().st_ino == before:
+            raise AssertionError("the floor's rename did not replace the Proxy file")
         time.sleep(0.2)
     if proxy_file.read_bytes() != final:
         raise AssertionError("the floor's write did not leave the same bytes")
