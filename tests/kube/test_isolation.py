@@ -5,8 +5,6 @@ keeps running and reports the failure, and it recovers by itself once the strate
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -16,32 +14,9 @@ from proxycontroller.config import ControllerConfig
 from proxycontroller.translate.builtin import BUILTIN_STRATEGIES
 from proxycontroller.translate.registry import StrategyRegistry
 from tests.kube.test_controller import FAST, Scenario, admin, controller, scenario
+from tests.strategies import MODES, Switch, switchable
 
 __all__ = ["admin", "scenario"]  # fixtures shared with test_controller
-
-MODES = {"raise": "RuntimeError: boom", "garbage": "returned a str", "none": "returned NoneType", "block": "budget"}
-
-
-class Switch:
-    def __init__(self) -> None:
-        self.mode = "good"
-        self.release = threading.Event()
-
-
-def switchable(switch: Switch) -> pc.Strategy[Any]:
-    @pc.strategy("switchable", each=False)
-    def strategy(upstreams: Sequence[pc.Upstream], options: pc.NoOptions) -> object:
-        if switch.mode == "raise":
-            raise RuntimeError("boom")
-        if switch.mode == "garbage":
-            return [u.metadata.name for u in upstreams]
-        if switch.mode == "none":
-            return None
-        if switch.mode == "block":
-            switch.release.wait()
-        return [pc.virtual_host(u.metadata.name, [u.metadata.name], [pc.route_to(u)]) for u in upstreams]
-
-    return strategy
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))

@@ -4,7 +4,6 @@ in tests/kube, and in Gloo's directory layout in tests/unit/test_engine_director
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -25,6 +24,7 @@ from proxycontroller.store.memory import MemoryClient
 from proxycontroller.translate.builtin import BUILTIN_STRATEGIES
 from proxycontroller.translate.registry import StrategyRegistry
 from proxycontroller.validate.desired import ProxyLogic
+from tests.strategies import MODES, Switch, switchable
 from tests.tasks import cancel
 from tests.unit.factories import kube_upstream
 
@@ -172,30 +172,6 @@ async def test_owned_proxies_no_longer_wanted_are_deleted() -> None:
 # -- failure isolation ---------------------------------------------------------------------------------
 
 
-class Switch:
-    """What a misbehaving test strategy does, changed while the engine runs."""
-
-    def __init__(self) -> None:
-        self.mode = "good"
-        self.release = threading.Event()
-
-
-def misbehaving(switch: Switch) -> pc.Strategy[Any]:
-    @pc.strategy("misbehaving", each=False)
-    def strategy(upstreams: Sequence[pc.Upstream], options: pc.NoOptions) -> object:
-        if switch.mode == "raise":
-            raise RuntimeError("boom")
-        if switch.mode == "garbage":
-            return [{"name": "not a model"}]
-        if switch.mode == "none":
-            return None
-        if switch.mode == "block":
-            switch.release.wait()
-        return [pc.virtual_host(u.metadata.name, [u.metadata.name], [pc.route_to(u)]) for u in upstreams]
-
-    return strategy
-
-
 def config_with(kind: str, **reconcile: Any) -> ControllerConfig:
     settings = FAST.model_copy(update=reconcile)
     return ControllerConfig.model_validate(
@@ -203,20 +179,12 @@ def config_with(kind: str, **reconcile: Any) -> ControllerConfig:
     )
 
 
-@pytest.mark.parametrize(
-    ("mode", "said"),
-    [
-        ("raise", "RuntimeError: boom"),
-        ("garbage", "returned a dict"),
-        ("none", "returned NoneType"),
-        ("block", "budget"),
-    ],
-)
+@pytest.mark.parametrize(("mode", "said"), sorted(MODES.items()))
 async def test_a_failing_strategy_fails_the_pass_only_and_the_last_good_proxy_stays(
     mode: str, said: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     switch = Switch()
-    h = Harness(config_with("misbehaving", pass_timeout_seconds=0.3), [misbehaving(switch)])
+    h = Harness(config_with("switchable", pass_timeout_seconds=0.3), [switchable(switch)])
     task = asyncio.create_task(h.engine.run())
     try:
         await h.upstreams.create(kube_upstream("a"))
@@ -227,7 +195,7 @@ async def test_a_failing_strategy_fails_the_pass_only_and_the_last_good_proxy_st
         await h.eventually(lambda: h.engine.health.consecutive_failures >= 2)  # failed, and retried
         assert h.proxies.objects[PROXY_KEY] is good  # not rewritten, not deleted
         assert said in (h.engine.health.last_error or "")
-        assert "misbehaving" in (h.engine.health.last_error or "")
+        assert "switchable" in (h.engine.health.last_error or "")
         assert any("reconcile failed" in r.message and said in r.message for r in caplog.records)
         assert h.engine.metrics.reconcile_errors_total.labels("proxy")._value.get() >= 2
         assert not task.done()  # the loop is alive

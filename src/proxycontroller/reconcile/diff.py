@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 from proxycontroller.model.canonical import CanonicalSpec
+from proxycontroller.model.encoding import COMPRESS_ANNOTATION
 from proxycontroller.model.resources import Resource
 
 R = TypeVar("R", bound=Resource)
-
-COMPRESS_ANNOTATION = "gloo.solo.io/compress"
 
 
 def is_owned(resource: Resource, ownership: Mapping[str, str]) -> bool:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from proxycontroller.config import ReconcileSettings
 from proxycontroller.model.canonical import CanonicalError
 from proxycontroller.model.desired import Desired, DesiredObject
+from proxycontroller.model.encoding import COMPRESS_ANNOTATION
 from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.model.snapshot import Snapshot
@@ -35,7 +36,6 @@ from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotF
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
-COMPRESS_ANNOTATION = "gloo.solo.io/compress"
 
 
 class Logic(Protocol):
