@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from proxycontroller.model.documents import load_yaml
+from proxycontroller.model.limits import DEFAULT_LIMITS, InputLimits, InputTooLarge, read_bounded
 from proxycontroller.model.proxy import SslConfig
 
 ALL_NAMESPACES = "*"
@@ -89,6 +91,8 @@ class ControllerConfig(_Settings):
     # Told apart by the label app.kubernetes.io/instance, several controllers (say, one per team) can share
     # a namespace without garbage-collecting each other's Proxies.
     instance: str = "proxycontroller"
+    # How much the controller reads: bytes per file and per render input, YAML alias expansion.
+    limits: InputLimits = InputLimits()
 
     @model_validator(mode="before")
     @classmethod
@@ -183,11 +187,17 @@ def load_config(path: Path | None) -> ControllerConfig:
     if path is None:
         return ControllerConfig()
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
+        # The limits are inside the file itself: it is read within the default ones.
+        with open(path, "rb") as file:
+            raw = load_yaml(read_bounded(file, DEFAULT_LIMITS.max_file_bytes, "limits.maxFileBytes").decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except InputTooLarge as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
     if raw is None:
         return ControllerConfig()
     if not isinstance(raw, dict):

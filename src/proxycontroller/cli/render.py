@@ -6,11 +6,13 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from proxycontroller.config import ControllerConfig
 from proxycontroller.model.desired import as_resource
 from proxycontroller.model.documents import DocumentError, SourcedUpstream, dump_yaml_stream, parse_upstreams
 from proxycontroller.model.encoding import to_cr
+from proxycontroller.model.limits import DEFAULT_LIMITS, InputLimits, InputTooLarge, read_bounded
 from proxycontroller.model.resources import ObjectKey
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.validate.desired import ProxyLogic
@@ -30,20 +32,40 @@ def _files_under(path: Path) -> Iterator[Path]:
         raise DocumentError(str(path), None, "no such file or directory")
 
 
-def read_upstreams(paths: tuple[str, ...], stdin_text: str | None = None) -> list[SourcedUpstream]:
-    """Every Upstream in the given files, directories (recursively) and stdin (`-`)."""
+def _decoded(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(source, None, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+
+
+def _read_file(file: Path, limit: int) -> bytes:
+    try:
+        with open(file, "rb") as stream:
+            return read_bounded(stream, limit, "limits.maxInputBytes")
+    except OSError as exc:
+        raise DocumentError(str(file), None, f"cannot read: {exc.strerror or exc}") from exc
+    except InputTooLarge as exc:
+        raise DocumentError(str(file), None, str(exc)) from exc
+
+
+def read_upstreams(
+    paths: tuple[str, ...], limits: InputLimits = DEFAULT_LIMITS, stdin: BinaryIO | None = None
+) -> list[SourcedUpstream]:
+    """Every Upstream in the given files, directories (recursively) and stdin (`-`), each input read up to
+    `limits.max_input_bytes`."""
     found: list[SourcedUpstream] = []
     for raw in paths:
         if raw == "-":
-            text = stdin_text if stdin_text is not None else sys.stdin.read()
-            found.extend(parse_upstreams(text, "<stdin>"))
+            try:
+                data = read_bounded(stdin or sys.stdin.buffer, limits.max_input_bytes, "limits.maxInputBytes")
+            except InputTooLarge as exc:
+                raise DocumentError("<stdin>", None, str(exc)) from exc
+            found.extend(parse_upstreams(_decoded(data, "<stdin>"), "<stdin>", limits=limits))
             continue
         for file in _files_under(Path(raw)):
-            try:
-                text = file.read_text()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise DocumentError(str(file), None, f"cannot read: {exc}") from exc
-            found.extend(parse_upstreams(text, str(file), flat_hint="upstreams" in file.parts))
+            text = _decoded(_read_file(file, limits.max_input_bytes), str(file))
+            found.extend(parse_upstreams(text, str(file), flat_hint="upstreams" in file.parts, limits=limits))
     return found
 
 
@@ -65,7 +87,7 @@ def deduplicate(found: list[SourcedUpstream]) -> tuple[list[SourcedUpstream], li
 
 
 def render(paths: tuple[str, ...], config: ControllerConfig, output: str) -> tuple[str, list[str]]:
-    found, warnings = deduplicate(read_upstreams(paths))
+    found, warnings = deduplicate(read_upstreams(paths, config.limits))
     snapshot = Snapshot.of(item.upstream for item in found)
     state = ProxyLogic(config).desired(snapshot)
     documents = [to_cr(as_resource(item)) for item in state.objects]

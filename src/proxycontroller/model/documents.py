@@ -14,6 +14,13 @@ from typing import Any
 import yaml
 
 from proxycontroller.model.encoding import DecodeError, from_cr, from_flat
+from proxycontroller.model.limits import (
+    DEFAULT_LIMITS,
+    InputLimits,
+    InputTooLarge,
+    check_alias_expansion,
+    may_hold_aliases,
+)
 from proxycontroller.model.resources import UPSTREAM, Upstream
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -37,7 +44,7 @@ class SourcedUpstream:
     position: int
 
 
-def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
+def _documents(text: str, source: str, limits: InputLimits) -> Iterator[tuple[int, Any]]:
     stripped = text.lstrip()
     if stripped.startswith(("{", "[")):
         try:
@@ -46,8 +53,14 @@ def _documents(text: str, source: str) -> Iterator[tuple[int, Any]]:
             raise DocumentError(source, 1, f"not valid JSON: {exc.msg} at line {exc.lineno}") from exc
         return
     position = 0
+    aliases = may_hold_aliases(text)
     try:
         for position, document in enumerate(yaml.load_all(text, Loader=_Loader), start=1):
+            if aliases:
+                try:
+                    check_alias_expansion(document, limits.max_alias_nodes)
+                except InputTooLarge as exc:
+                    raise DocumentError(source, position, str(exc)) from exc
             yield position, document
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -81,11 +94,13 @@ def _as_upstream(document: dict[str, Any], source: str, position: int, flat_hint
     return None
 
 
-def parse_upstreams(text: str, source: str, flat_hint: bool = False) -> list[SourcedUpstream]:
+def parse_upstreams(
+    text: str, source: str, flat_hint: bool = False, limits: InputLimits = DEFAULT_LIMITS
+) -> list[SourcedUpstream]:
     """The Upstreams in a text; other kinds are skipped. `flat_hint`: a kind-less document is an Upstream
     even without an upstream type key (it lies under Gloo's `upstreams/` directory)."""
     found = []
-    for position, document in _documents(text, source):
+    for position, document in _documents(text, source, limits):
         for item in _expand_lists(document):
             if item is None:
                 continue  # an empty document, e.g. a trailing `---`
@@ -108,5 +123,9 @@ def dump_yaml(document: dict[str, Any]) -> str:
     return yaml.dump(document, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
-def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)
+def load_yaml(text: str, limits: InputLimits = DEFAULT_LIMITS) -> Any:
+    """One YAML document. Raises yaml.YAMLError, or InputTooLarge when aliases expand it past the limit."""
+    document = yaml.load(text, Loader=_Loader)
+    if may_hold_aliases(text):
+        check_alias_expansion(document, limits.max_alias_nodes)
+    return document
