@@ -116,7 +116,7 @@ def _controller_options(command: Callable[..., None]) -> Callable[..., None]:
             return
         if proxy_namespace:
             config = config.with_proxy_namespace(proxy_namespace)
-        backend = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context)
+        backend = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context, limits=config.limits)
         command(config=config, backend=backend, config_path=config_path, **rest)
 
     options = [

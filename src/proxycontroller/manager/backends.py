@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from proxycontroller.model.limits import DEFAULT_LIMITS, InputLimits
 from proxycontroller.model.resources import Resource
 from proxycontroller.store.base import ResourceClient
 
@@ -20,6 +21,7 @@ class BackendChoice:
     config_dir: Path | None = None
     kubeconfig: Path | None = None
     context: str | None = None
+    limits: InputLimits = DEFAULT_LIMITS  # what the directory store reads at most
 
     def describe(self) -> str:
         if self.config_dir is not None:
