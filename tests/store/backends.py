@@ -60,9 +60,14 @@ class StoreBackend(abc.ABC):
     def _make_client(self, kind: type[R]) -> ResourceClient[R]: ...
 
     @abc.abstractmethod
-    async def corrupt(self, key: ObjectKey, variant: int) -> None:
+    async def corrupt(self, key: ObjectKey, variant: int, labels: dict[str, str] | None = None) -> None:
         """Stores a new version of the Upstream `key` that does not decode, as another writer could; each variant
-        differs from the others."""
+        differs from the others. With `labels`, its metadata still reads and carries them."""
+
+    async def blank(self, key: ObjectKey) -> None:
+        """Stores the Upstream `key` with nothing in it at all, as an emptied file (backends that can hold one
+        override this: an API server always keeps an object's metadata)."""
+        raise NotImplementedError(f"the {self.name} store cannot hold an object without metadata")
 
     @abc.abstractmethod
     def gap(self) -> AbstractAsyncContextManager[ResourceClient[Upstream]]:
@@ -93,8 +98,11 @@ class MemoryBackend(StoreBackend):
     def _upstreams(self) -> MemoryClient[Upstream]:
         return cast(MemoryClient[Upstream], self.client(Upstream))
 
-    async def corrupt(self, key: ObjectKey, variant: int) -> None:
-        await self._upstreams.plant_unreadable(key, f"planted garbage #{variant}")
+    async def corrupt(self, key: ObjectKey, variant: int, labels: dict[str, str] | None = None) -> None:
+        await self._upstreams.plant_unreadable(key, f"planted garbage #{variant}", labels if labels is not None else {})
+
+    async def blank(self, key: ObjectKey) -> None:
+        await self._upstreams.plant_unreadable(key, "empty", None)
 
     @asynccontextmanager
     async def gap(self) -> AsyncIterator[ResourceClient[Upstream]]:
@@ -121,12 +129,22 @@ class DirectoryBackend(StoreBackend):
     def _upstreams(self) -> DirectoryClient[Upstream]:
         return cast(DirectoryClient[Upstream], self.client(Upstream))
 
-    async def corrupt(self, key: ObjectKey, variant: int) -> None:
+    async def corrupt(self, key: ObjectKey, variant: int, labels: dict[str, str] | None = None) -> None:
+        if labels is None:
+            self._put(key, f"metadata: {{name: {key.name}, namespace: {key.namespace}, garbage{variant}: [")
+        else:  # valid YAML, valid metadata, a spec that is no Upstream's
+            metadata = {"name": key.name, "namespace": key.namespace, "labels": labels}
+            self._put(key, yaml.safe_dump({"metadata": metadata, "static": f"garbage{variant}"}))
+
+    async def blank(self, key: ObjectKey) -> None:
+        self._put(key, "")
+
+    def _put(self, key: ObjectKey, text: str) -> None:
         path = self._upstreams.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Whole at once, so the watch sees one version of it, not a truncated file first.
         temp = path.with_name(f".{path.name}.corrupt.tmp")
-        temp.write_text(f"metadata: {{name: {key.name}, namespace: {key.namespace}, garbage{variant}: [")
+        temp.write_text(text)
         os.replace(temp, path)
 
     @asynccontextmanager
@@ -192,7 +210,7 @@ class KubeBackend(StoreBackend):
         assert self._relayed is not None, "start() first"
         return KubeClient(kind, self._relayed)
 
-    async def corrupt(self, key: ObjectKey, variant: int) -> None:
+    async def corrupt(self, key: ObjectKey, variant: int, labels: dict[str, str] | None = None) -> None:
         """A status our model cannot read (Gloo's CRD keeps any status): what a newer Gloo could write."""
         garbage = {"statuses": {"gloo-system": f"garbage-{variant}"}}
         try:
@@ -203,13 +221,15 @@ class KubeBackend(StoreBackend):
             document = {
                 "apiVersion": "gloo.solo.io/v1",
                 "kind": "Upstream",
-                "metadata": {"name": key.name, "namespace": key.namespace},
+                "metadata": {"name": key.name, "namespace": key.namespace, "labels": labels},
                 "spec": {"static": {"hosts": [{"addr": "example.com", "port": 80}]}},
                 "status": garbage,
             }
             await self.admin.create(UpstreamCR.from_dict(document))
             return
         raw["status"] = garbage
+        if labels is not None:
+            raw["metadata"]["labels"] = labels
         await self.admin.replace(raw)
 
     @asynccontextmanager

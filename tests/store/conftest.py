@@ -41,6 +41,13 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         yield made
 
 
+@pytest.fixture(params=[MEMORY, DIRECTORY])
+async def blankable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreBackend]:
+    """The backends that can hold an object with nothing in it, not even metadata (an API server cannot)."""
+    async for made in _open(request, tmp_path):
+        yield made
+
+
 @pytest.fixture(params=[DIRECTORY, KUBE])
 async def fallible_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreBackend]:
     """The backends that can fail to reach their store (memory cannot)."""

@@ -8,7 +8,7 @@ import pytest
 
 from proxycontroller.model.resources import ObjectKey, Upstream
 from proxycontroller.store.base import ResourceClient
-from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnreadableError
 from tests.store.backends import StoreBackend
 from tests.store.support import port_of, upstream, with_labels, with_port, with_status
 
@@ -133,18 +133,96 @@ async def test_status_is_kept_as_written(backend: StoreBackend) -> None:
 # --- unreadable objects --------------------------------------------------------------------------------------------
 
 
-async def test_get_of_an_unreadable_object_raises_store_error_naming_it_and_why(backend: StoreBackend) -> None:
+async def test_get_of_an_unreadable_object_raises_unreadable_error_naming_it_and_why(backend: StoreBackend) -> None:
     client, key = upstreams(backend), key_in(backend, "broken")
     await client.create(upstream(key))
     await backend.corrupt(key, 1)
 
-    with pytest.raises(StoreError) as info:
+    with pytest.raises(UnreadableError) as info:
         await client.get(key)
 
-    assert type(info.value) is StoreError
     assert str(key) in str(info.value)
     assert backend.unreadable_because in str(info.value)
+    assert backend.unreadable_because in info.value.reason
+    assert info.value.version
     assert await client.get(key_in(backend, "other")) is None  # the rest of the store reads on
+
+
+async def unreadable(client: ResourceClient[Upstream], key: ObjectKey) -> UnreadableError:
+    with pytest.raises(UnreadableError) as info:
+        await client.get(key)
+    return info.value
+
+
+def at_version(resource: Upstream, version: str) -> Upstream:
+    return resource.model_copy(update={"metadata": resource.metadata.model_copy(update={"resource_version": version})})
+
+
+async def test_an_unreadable_object_is_written_over_with_the_version_get_gave(backend: StoreBackend) -> None:
+    client, key = upstreams(backend), key_in(backend, "broken")
+    await client.create(upstream(key, port=1))
+    await backend.corrupt(key, 1)
+    broken = await unreadable(client, key)
+
+    restored = await client.replace(at_version(upstream(key, port=7), broken.version))
+
+    assert restored.metadata.resource_version not in (None, broken.version)
+    read = await client.get(key)
+    assert read is not None
+    assert port_of(read) == 7
+    assert read.metadata.resource_version == restored.metadata.resource_version
+    again = await client.replace(with_port(read, 8))  # an object like any other again
+    assert port_of(again) == 8
+
+
+async def test_writing_over_an_unreadable_object_that_changed_since_is_a_conflict(backend: StoreBackend) -> None:
+    client, key = upstreams(backend), key_in(backend, "broken")
+    await backend.corrupt(key, 1)
+    first = await unreadable(client, key)
+    await backend.corrupt(key, 2)  # another writer, meanwhile
+
+    with pytest.raises(ConflictError, match=key.name):
+        await client.replace(at_version(upstream(key, port=7), first.version))
+
+    second = await unreadable(client, key)  # untouched: still as the other writer left it
+    assert second.version != first.version
+    # Nor may it write over an object made readable since.
+    await client.delete(key)
+    await client.create(upstream(key, port=3))
+    with pytest.raises(ConflictError, match=key.name):
+        await client.replace(at_version(upstream(key, port=7), second.version))
+    assert port_of(await client.get(key)) == 3
+
+
+async def test_an_unreadable_object_tells_the_labels_its_metadata_carries(backend: StoreBackend) -> None:
+    client, key = upstreams(backend), key_in(backend, "broken")
+    await client.create(upstream(key))
+    await backend.corrupt(key, 1, labels={"team": "x", "owner": "someone"})
+
+    broken = await unreadable(client, key)
+
+    assert broken.labels == {"team": "x", "owner": "someone"}
+    assert not broken.no_metadata
+
+
+async def test_an_object_with_nothing_in_it_names_no_owner_and_can_be_written_over(
+    blankable_backend: StoreBackend,
+) -> None:
+    client, key = upstreams(blankable_backend), key_in(blankable_backend, "emptied")
+    await client.create(upstream(key, port=1, labels={"team": "x"}))
+    await blankable_backend.blank(key)
+
+    emptied = await unreadable(client, key)
+
+    assert emptied.no_metadata
+    assert emptied.labels is None
+    with pytest.raises(AlreadyExistsError, match=key.name):
+        await client.create(upstream(key))
+    restored = await client.replace(at_version(upstream(key, port=5, labels={"team": "x"}), emptied.version))
+    read = await client.get(key)
+    assert read is not None
+    assert port_of(read) == 5
+    assert read.metadata.resource_version == restored.metadata.resource_version
 
 
 async def test_replace_of_an_object_that_turned_unreadable_since_it_was_read_raises_conflict(

@@ -4,6 +4,7 @@ in tests/kube, and in Gloo's directory layout in tests/unit/test_engine_director
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from proxycontroller.reconcile.engine import Engine
 from proxycontroller.store.memory import MemoryClient
 from proxycontroller.translate.builtin import BUILTIN_STRATEGIES
 from proxycontroller.translate.registry import StrategyRegistry
+from proxycontroller.translate.translator import managed_labels
 from proxycontroller.validate.desired import ProxyLogic
 from tests.strategies import MODES, Switch, switchable
 from tests.tasks import cancel
@@ -103,6 +105,51 @@ async def test_drift_is_restored_and_a_deleted_proxy_recreated(harness: Harness)
     await harness.eventually(lambda: PROXY_KEY in harness.proxies.objects and harness.names() == ["a"])
 
 
+OURS = managed_labels(ControllerConfig().instance)
+
+
+@pytest.mark.parametrize(("what", "labels"), [("no metadata at all", None), ("our labels", OURS)])
+async def test_an_unreadable_managed_proxy_is_restored(
+    harness: Harness, what: str, labels: dict[str, str] | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    await harness.upstreams.create(kube_upstream("a"))
+    await harness.eventually(lambda: PROXY_KEY in harness.proxies.objects)
+    await harness.converge()
+
+    await harness.proxies.plant_unreadable(PROXY_KEY, f"garbage with {what}", labels)
+
+    await harness.eventually(lambda: PROXY_KEY in harness.proxies.objects and harness.names() == ["a"])
+    restored = harness.proxies.objects[PROXY_KEY]
+    assert restored.metadata.labels == OURS
+    said = [r.getMessage() for r in caplog.records if "restored" in r.getMessage()]
+    assert said == [f"Proxy {PROXY_KEY} restored: it was unreadable (garbage with {what})"]
+    assert harness.engine.health.consecutive_failures == 0
+
+
+async def test_an_unreadable_proxy_carrying_anothers_labels_is_left_alone_and_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness(ControllerConfig(reconcile=FAST))
+    version = await h.proxies.plant_unreadable(PROXY_KEY, "a status nobody reads", {"owner": "team"})
+    await h.upstreams.create(kube_upstream("a"))
+    task = asyncio.create_task(h.engine.run())
+    try:
+        await h.converge()
+        await h.upstreams.create(kube_upstream("b"))  # another pass, the same refusal: no news
+        await h.eventually(lambda: h.engine.health.passes >= 2)
+        await h.converge()
+        result = await h.engine.reconcile_once()
+    finally:
+        await cancel(task)
+    assert result.skipped_foreign == [PROXY_KEY]
+    assert h.proxies.unreadable[PROXY_KEY][0] == version  # not written over
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, errors
+    assert f"Proxy {PROXY_KEY} exists and is unreadable (a status nobody reads)" in errors[0]
+    assert "not managed by this controller" in errors[0]
+    assert h.engine.health.consecutive_failures == 0
+
+
 def foreign(name: str) -> StoredProxy:
     return StoredProxy(metadata=ObjectMeta(name=name, namespace="gloo-system"), spec=CanonicalSpec.of({}))
 
@@ -117,7 +164,7 @@ async def _one_pass(h: Harness) -> tuple[list[ObjectKey], int]:
         await cancel(task)
 
 
-async def test_a_foreign_proxy_with_our_name_is_never_touched() -> None:
+async def test_a_foreign_proxy_with_our_name_is_never_touched(caplog: pytest.LogCaptureFixture) -> None:
     h = Harness(ControllerConfig(reconcile=FAST))
     await h.proxies.create(foreign("my-cool-proxy"))
     await h.proxies.create(foreign("gateway-proxy"))
@@ -125,6 +172,10 @@ async def test_a_foreign_proxy_with_our_name_is_never_touched() -> None:
     assert await _one_pass(h) == ([PROXY_KEY], 0)
     assert h.proxies.objects[PROXY_KEY].spec.to_json_dict() == {}
     assert ObjectKey("gloo-system", "gateway-proxy") in h.proxies.objects
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        f"Proxy {PROXY_KEY} exists and is not managed by this controller (labels {OURS}); leaving it untouched"
+    ]  # once, though two passes refused it
 
 
 async def test_large_specs_are_written_compressed() -> None:

@@ -52,8 +52,8 @@ def open_backend(choice: BackendChoice, field_manager: str = "proxycontroller") 
     if choice.config_dir is not None:
         from proxycontroller.store.directory import DirectoryClient
 
-        root = choice.config_dir
-        return Backend(lambda kind: DirectoryClient(kind, root), compresses=False)
+        root, limits = choice.config_dir, choice.limits
+        return Backend(lambda kind: DirectoryClient(kind, root, limits=limits), compresses=False)
     from proxycontroller.store.kube import KubeClient, make_async_client
 
     client = make_async_client(choice.kubeconfig, choice.context, field_manager=field_manager)

@@ -5,7 +5,9 @@ It knows resource kinds, labels and bytes, never what a virtual host is: the log
 snapshot of the inputs into desired objects. The logic runs in a worker thread within a time budget, and any
 failure of it (an exception, a wrong return type, a timeout) fails that pass only: the last good objects stay,
 nothing is deleted, and the pass is retried with capped backoff. A change of an output (Gloo's status write,
-a person's edit) needs no new translation: the last desired objects are compared again.
+a person's edit) needs no new translation: the last desired objects are compared again. An output the store
+cannot read (emptied, garbage, a status nobody can decode) is restored when nothing in it names another owner:
+it names none at all, or carries our labels.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from proxycontroller.reconcile.verdicts import VerdictReporter
 from proxycontroller.store.backoff import Backoff
 from proxycontroller.store.base import ResourceClient
 from proxycontroller.store.cache import ResourceCache
-from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from proxycontroller.store.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    StoreError,
+    UnreadableError,
+)
+from proxycontroller.store.reports import ProblemReports
+from proxycontroller.store.selection import labels_match
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +130,7 @@ class Engine:
             target.kind: ResourceCache(target.kind, self.mark_dirty) for target in targets
         }
         self._verdicts = verdicts
+        self._refusals = ProblemReports(log, logging.ERROR)  # objects in our way that are not ours to write
         self._caller: BudgetedCaller[Desired] = BudgetedCaller(f"{name} logic")
         self._dirty = asyncio.Event()
         self._inputs_changed = True
@@ -306,21 +317,31 @@ class Engine:
         client = self._targets[desired.kind].client
         cache = self.output_caches[desired.kind]
         wanted = self._stored_form(desired)
-        current = cache.get(desired.key)
+        current: Resource | UnreadableError | None = cache.get(desired.key)
         for _ in range(MAX_CONFLICT_RETRIES):
+            if isinstance(current, UnreadableError):
+                if not self._may_write_over(current):
+                    self._refuse_unreadable(desired, current, result)
+                    return
+                try:
+                    written = await client.replace(_over_unreadable(wanted, current))
+                except (ConflictError, NotFoundError):
+                    self.metrics.conflicts_total.inc()
+                    current = await _read(client, desired.key)
+                    continue
+                self._record_write(cache, written, desired, "update", result.updated, restored_from=current)
+                return
             if current is None:
                 try:
                     written = await client.create(wanted)
                 except AlreadyExistsError:
-                    current = await client.get(desired.key)
-                    if current is not None and not is_owned(current, self.ownership):
-                        self._refuse_foreign(desired, result)
-                        return
+                    # Not in the cache: not ours, unreadable, or created since the cache last heard. Decide on it.
+                    current = await _read(client, desired.key)
                     continue
                 self._record_write(cache, written, desired, "create", result.created)
                 return
             if not is_owned(current, self.ownership):
-                self._refuse_foreign(desired, result)
+                self._refuse_foreign(desired, current, result)
                 return
             try:
                 differs = needs_write(current, wanted)
@@ -335,11 +356,18 @@ class Engine:
             except (ConflictError, NotFoundError):
                 # Someone wrote (or deleted) it since we read it: read it again, decide again.
                 self.metrics.conflicts_total.inc()
-                current = await client.get(desired.key)
+                current = await _read(client, desired.key)
                 continue
             self._record_write(cache, written, desired, "update", result.updated)
             return
         raise StoreError(f"{desired.describe()}: still conflicting after {MAX_CONFLICT_RETRIES} attempts")
+
+    def _may_write_over(self, unreadable: UnreadableError) -> bool:
+        """Restore an unreadable object that names no owner at all (empty, unparsable: nothing foreign can be
+        lost) or that carries our labels; never one whose labels are another's, or unknown."""
+        if unreadable.no_metadata:
+            return True
+        return unreadable.labels is not None and labels_match(unreadable.labels, self.ownership)
 
     def _record_write(
         self,
@@ -348,18 +376,52 @@ class Engine:
         desired: DesiredObject,
         operation: str,
         done: list[ObjectKey],
+        restored_from: UnreadableError | None = None,
     ) -> None:
         cache.upsert(written, notify=False)
         self.metrics.writes_total.labels(operation).inc()
         done.append(written.key)
         before = self._parts.get((desired.kind, desired.key))
         self._parts[(desired.kind, desired.key)] = desired.parts
-        log.info("%s %sd%s", desired.describe(), operation, describe_parts_change(before, desired.parts))
+        self._refusals.clear((desired.kind, desired.key))
+        if restored_from is not None:
+            log.warning("%s restored: it was unreadable (%s)", desired.describe(), restored_from.reason)
+        else:
+            log.info("%s %sd%s", desired.describe(), operation, describe_parts_change(before, desired.parts))
 
-    def _refuse_foreign(self, desired: DesiredObject, result: PassResult) -> None:
-        log.error(
-            "%s exists and is not managed by this controller (labels %s); leaving it untouched",
-            desired.describe(),
-            self.ownership,
-        )
+    def _refuse_unreadable(self, desired: DesiredObject, unreadable: UnreadableError, result: PassResult) -> None:
+        what, own = desired.describe(), self.ownership
+        if unreadable.labels is None:
+            said = (
+                f"is unreadable ({unreadable.reason}): whether this controller manages it (labels {own}) cannot be told"
+            )
+        else:
+            said = f"is unreadable ({unreadable.reason}) and not managed by this controller (labels {own})"
+        self._refuse(desired, unreadable.version, f"{what} exists and {said}; leaving it untouched", result)
+
+    def _refuse_foreign(self, desired: DesiredObject, current: Resource, result: PassResult) -> None:
+        said = f"is not managed by this controller (labels {self.ownership})"
+        message = f"{desired.describe()} exists and {said}; leaving it untouched"
+        self._refuse(desired, current.metadata.resource_version, message, result)
+
+    def _refuse(self, desired: DesiredObject, version: str | None, message: str, result: PassResult) -> None:
+        """Leaves an object that is not ours alone: logged once per version of it, not on every pass."""
+        self._refusals.report((desired.kind, desired.key), version, message)
         result.skipped_foreign.append(desired.key)
+
+
+async def _read(client: ResourceClient[Any], key: ObjectKey) -> Resource | UnreadableError | None:
+    """The object as stored now; an unreadable one as the error that describes it, for the caller to decide on."""
+    try:
+        found: Resource | None = await client.get(key)
+    except UnreadableError as exc:
+        return exc
+    return found
+
+
+def _over_unreadable(wanted: Resource, unreadable: UnreadableError) -> Resource:
+    """What to write over an unreadable object: the wanted one, at the version the store gave it, keeping the
+    labels others put on it (when they could be read) as `merge_for_write` does for a readable one."""
+    labels = {**(unreadable.labels or {}), **(wanted.metadata.labels or {})}
+    metadata = wanted.metadata.model_copy(update={"resource_version": unreadable.version, "labels": labels})
+    return wanted.model_copy(update={"metadata": metadata})

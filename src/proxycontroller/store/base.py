@@ -7,9 +7,14 @@ Every backend keeps the same contract, checked by one conformance suite (tests/s
 
 - get, create, replace and delete raise only StoreError and its subclasses (store/errors.py), whatever failed
   underneath (a connection, the filesystem, a document that does not decode); the message names the object.
-- An object that exists but does not decode as its kind is unreadable: `get` raises StoreError saying why, `watch`
-  leaves it out of the cache (dropping any older reading of it) and logs one warning per version of it, `create`
-  of its name is AlreadyExistsError and `delete` removes it.
+- An object that exists but does not decode as its kind is unreadable: `get` raises UnreadableError saying why,
+  with a resourceVersion for it and the labels it carries (if its metadata could be read); `replace` given that
+  resourceVersion writes over it (ConflictError if it changed since), so a writer can restore what it owns even
+  when someone left it empty or broken; `watch` leaves it out of the cache (dropping any older reading of it)
+  and logs one warning per version of it; `create` of its name is AlreadyExistsError and `delete` removes it.
+
+Where a backend reads text itself (the directory store), it reads within `InputLimits` (bytes per file, nodes
+YAML aliases may add): an object over a limit is unreadable like a malformed one, and is never read whole.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ class ResourceClient(Protocol, Generic[R]):
     kind: type[R]
 
     async def get(self, key: ObjectKey) -> R | None:
-        """The object as stored now (not from a cache), or None. Raises StoreError if it is unreadable."""
+        """The object as stored now (not from a cache), or None. Raises UnreadableError if it does not decode."""
         ...
 
     async def create(self, resource: R) -> R:
@@ -37,7 +42,8 @@ class ResourceClient(Protocol, Generic[R]):
     async def replace(self, resource: R) -> R:
         """Writes metadata, spec and status as given; `metadata.resourceVersion` must be the one read.
 
-        Raises ConflictError when the stored object has moved on, NotFoundError when it is gone.
+        Raises ConflictError when the stored object has moved on, NotFoundError when it is gone. The version of
+        an UnreadableError writes over that unreadable object.
         """
         ...
 

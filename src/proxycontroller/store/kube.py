@@ -24,7 +24,7 @@ from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.model.status import NamespacedStatuses
 from proxycontroller.store.backoff import Backoff
 from proxycontroller.store.cache import ResourceCache
-from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnreadableError
 from proxycontroller.store.reports import ProblemReports
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,8 @@ class KubeClient(Generic[R]):
         return self._resource.from_dict(to_cr(resource, compress=wants_compression(resource)))
 
     async def get(self, key: ObjectKey) -> R | None:
-        """Raises StoreError if the object is there but does not decode (the message says why)."""
+        """Raises UnreadableError if the object is there but does not decode (the message says why); its
+        resourceVersion and labels are the server's, which reads every object's metadata."""
         try:
             raw = await self._client.get(self._resource, key.name, namespace=key.namespace)
         except ApiError as exc:
@@ -95,7 +96,10 @@ class KubeClient(Generic[R]):
         try:
             return self._decode(raw)
         except DecodeError as exc:
-            raise StoreError(f"{self._describe(key)} is unreadable: {exc}") from exc
+            meta = raw.metadata  # lightkube parses every object's metadata, whatever its spec and status hold
+            labels = (meta.labels if meta is not None else None) or {}
+            version = (meta.resourceVersion if meta is not None else None) or ""
+            raise UnreadableError(self._describe(key), str(exc), version, labels) from exc
 
     def _as_written(self, resource: R, raw: Any) -> R:
         """What the server stored after a write: its metadata and status, the spec as sent. Decoding the echoed

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.store.cache import ResourceCache
-from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, UnreadableError
 from proxycontroller.store.reports import ProblemReports
 from proxycontroller.store.selection import Selection
 
@@ -27,8 +27,9 @@ class MemoryClient(Generic[R]):
     def __init__(self, kind: type[R]) -> None:
         self.kind = kind
         self.objects: dict[ObjectKey, R] = {}
-        # Objects that exist but cannot be read: key -> (resourceVersion, why). A key is here or in `objects`.
-        self.unreadable: dict[ObjectKey, tuple[str, str]] = {}
+        # Objects that exist but cannot be read: key -> (resourceVersion, why, labels or None: no metadata at all).
+        # A key is here or in `objects`.
+        self.unreadable: dict[ObjectKey, tuple[str, str, dict[str, str] | None]] = {}
         self._version = 0
         self._changed = asyncio.Condition()
         self._connected = True
@@ -65,7 +66,8 @@ class MemoryClient(Generic[R]):
 
     async def get(self, key: ObjectKey) -> R | None:
         if key in self.unreadable:
-            raise StoreError(f"{self.kind.KIND.kind} {key} is unreadable: {self.unreadable[key][1]}")
+            version, why, labels = self.unreadable[key]
+            raise UnreadableError(f"{self.kind.KIND.kind} {key}", why, version, labels, no_metadata=labels is None)
         return self.objects.get(key)
 
     async def create(self, resource: R) -> R:
@@ -86,12 +88,12 @@ class MemoryClient(Generic[R]):
             self.writes += 1
             await self._notify()
 
-    async def plant_unreadable(self, key: ObjectKey, why: str) -> str:
-        """Stores a new version of `key` that does not decode (as another writer could leave one in a real store);
-        returns its resourceVersion."""
+    async def plant_unreadable(self, key: ObjectKey, why: str, labels: Mapping[str, str] | None = None) -> str:
+        """Stores a new version of `key` that does not decode (as another writer could leave one in a real store),
+        with metadata carrying `labels`, or none at all (None: as an empty file); returns its resourceVersion."""
         version = self._next_version()
         self.objects.pop(key, None)
-        self.unreadable[key] = (version, why)
+        self.unreadable[key] = (version, why, None if labels is None else dict(labels))
         await self._notify()
         return version
 
@@ -113,7 +115,7 @@ class MemoryClient(Generic[R]):
         reports = ProblemReports(log)
         while True:
             # Every wake-up is a full list: in memory it costs nothing, and no event can be missed.
-            for key, (version, why) in self.unreadable.items():
+            for key, (version, why, _) in self.unreadable.items():
                 if selection.wants_namespace(key.namespace):
                     what = f"{self.kind.KIND.kind} {key}"
                     reports.report(key, version, f"skipping unreadable {what} (resourceVersion {version}): {why}")

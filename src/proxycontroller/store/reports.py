@@ -1,4 +1,4 @@
-"""Warnings about unreadable objects, logged once per version of each object.
+"""Problems with objects (unreadable ones, ones not ours to write), logged once per version of each object.
 
 A watch meets the same broken object again and again (every relist, every resync); only a new version of it is
 news. Each watch keeps one `ProblemReports` for as long as it runs, across the relists it does.
@@ -11,16 +11,18 @@ from collections.abc import Callable, Hashable
 
 
 class ProblemReports:
-    def __init__(self, logger: logging.Logger) -> None:
+    def __init__(self, logger: logging.Logger, level: int = logging.WARNING) -> None:
         self._logger = logger
+        self._level = level
         self._reported: dict[Hashable, Hashable] = {}  # subject -> the version last reported
 
     def report(self, subject: Hashable, version: Hashable, message: str) -> bool:
-        """Logs `message` as a warning unless this version of `subject` was reported already; True if logged."""
+        """Logs `message` (a warning unless another level was given) unless this version of `subject` was reported
+        already; True if logged."""
         if self._reported.get(subject, _NEVER) == version:
             return False
         self._reported[subject] = version
-        self._logger.warning("%s", message)
+        self._logger.log(self._level, "%s", message)
         return True
 
     def clear(self, subject: Hashable) -> bool:

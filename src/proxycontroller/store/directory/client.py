@@ -12,22 +12,33 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from proxycontroller.model.limits import DEFAULT_LIMITS, InputLimits
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.store.backoff import Backoff
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.directory.codec import (
+    BeyondLimits,
     Unreadable,
-    decode,
+    decode_document,
     encode,
+    labels_in,
+    load_document,
     next_resource_version,
     stored_version,
     with_version,
 )
 from proxycontroller.store.directory.layout import READ_SUFFIXES, WRITE_SUFFIX, check_key
+from proxycontroller.store.directory.reader import (
+    FileContent,
+    is_unreadable_version,
+    read_file,
+    read_within,
+    too_large,
+)
 from proxycontroller.store.directory.scanner import Tree
 from proxycontroller.store.directory.watcher import follow
 from proxycontroller.store.directory.writer import WrittenFiles, commit, signature
-from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnreadableError
 from proxycontroller.store.selection import Selection
 
 logger = logging.getLogger(__name__)
@@ -44,9 +55,12 @@ class DirectoryClient(Generic[R]):
     `root` is what Gloo's `directoryConfigSource.directory` names; neither it nor the kind's directory need exist
     yet: writes create them, and `watch` waits for them. `resync_period`: seconds between full rescans, which
     catch whatever the change events missed (they re-read only files whose stat changed, so they are cheap).
+    `limits`: how many bytes of a file are read at most, and how far YAML aliases may expand it.
     """
 
-    def __init__(self, kind: type[R], root: Path, resync_period: float = 30.0) -> None:
+    def __init__(
+        self, kind: type[R], root: Path, resync_period: float = 30.0, limits: InputLimits = DEFAULT_LIMITS
+    ) -> None:
         if resync_period <= 0:
             raise ValueError(f"resync_period must be positive, got {resync_period}")
         self.kind = kind
@@ -54,6 +68,7 @@ class DirectoryClient(Generic[R]):
         # Absolute and normalised, because the change events name absolute paths we match against it.
         self.directory = Path(os.path.abspath(self.root)) / kind.KIND.plural
         self.resync_period = resync_period
+        self.limits = limits
         # Serialises this process's check-then-write sequences; other writers (Gloo) are caught by the version.
         self._write_lock = threading.Lock()
         self._written: WrittenFiles[R] = WrittenFiles()
@@ -66,7 +81,8 @@ class DirectoryClient(Generic[R]):
         return f"{self.kind.KIND.kind} {key}"
 
     async def get(self, key: ObjectKey) -> R | None:
-        """Raises StoreError if the file is there but does not hold a valid resource (the message says why)."""
+        """Raises UnreadableError if the file is there but does not hold a valid resource (the message says why).
+        Its version is a digest of the file's bytes, its labels those of the file's metadata if it parses."""
         check_key(key, self._describe(key))
         return await asyncio.to_thread(self._get, key)
 
@@ -74,16 +90,31 @@ class DirectoryClient(Generic[R]):
         for suffix in READ_SUFFIXES:
             path = self.path_for(key, suffix)
             try:
-                data = path.read_bytes()
-            except (FileNotFoundError, IsADirectoryError):
-                continue
+                content = read_file(str(path), self.limits.max_file_bytes)
             except OSError as exc:
                 raise StoreError(f"{self._describe(key)}: cannot read {path}: {exc.strerror}") from exc
-            try:
-                return decode(self.kind, data, key)
-            except Unreadable as exc:
-                raise StoreError(f"{self._describe(key)} is unreadable: {path}: {exc}") from exc
+            if content is not None:
+                return self._decoded(key, path, content)
         return None
+
+    def _decoded(self, key: ObjectKey, path: Path, content: FileContent) -> R:
+        what = self._describe(key)
+        if content.data is None:
+            too_big = f"{path}: {too_large(self.limits.max_file_bytes)}"
+            raise UnreadableError(what, too_big, content.unreadable_version(), None)
+        try:
+            document = load_document(content.data, self.limits)
+        except BeyondLimits as exc:
+            raise UnreadableError(what, f"{path}: {exc}", content.unreadable_version(), None) from exc
+        except Unreadable as exc:  # nothing parsed, so nothing names an owner
+            version = content.unreadable_version()
+            raise UnreadableError(what, f"{path}: {exc}", version, None, no_metadata=True) from exc
+        try:
+            return decode_document(self.kind, document, key)
+        except Unreadable as exc:
+            labels = labels_in(document)
+            version = content.unreadable_version()
+            raise UnreadableError(what, f"{path}: {exc}", version, labels, no_metadata=labels is None) from exc
 
     async def create(self, resource: R) -> R:
         """Raises AlreadyExistsError if a file for the name exists, whatever it holds. Any resourceVersion given is
@@ -105,28 +136,37 @@ class DirectoryClient(Generic[R]):
         """Writes `resource` (its status included, so a status Gloo wrote and the caller read survives) if the file
         still holds the resourceVersion the caller read; the stored version becomes that plus one.
 
-        A file that is unreadable now (mid-write by another writer, or broken) raises ConflictError: re-read later.
-        A `.yml` file is rewritten as `.yaml`, the suffix Gloo's own writes use.
+        A file that is unreadable now (mid-write by another writer, or broken) raises ConflictError: re-read it.
+        The version an UnreadableError gave writes over that file if it still holds the very bytes read then; the
+        counter goes on from the version in it, if it names one. A `.yml` file is rewritten as `.yaml`, the suffix
+        Gloo's own writes use.
         """
         check_key(resource.key, resource.describe())
         return await asyncio.to_thread(self._replace, resource)
 
     def _replace(self, resource: R) -> R:
         given = resource.metadata.resource_version or ""
-        stored = with_version(resource, next_resource_version(given))
-        data = encode(stored)
+        over_unreadable = is_unreadable_version(given)
+        if not over_unreadable:  # encoded before taking the lock: for a large Proxy it is the costly part
+            stored = with_version(resource, next_resource_version(given))
+            data = encode(stored)
         target = self.path_for(resource.key)
         with self._write_lock, _as_store_error(resource.describe(), "replace"):
             existing = [self.path_for(resource.key, s) for s in READ_SUFFIXES]
             current = next((path for path in existing if _is_file(path)), None)
             if current is None:
                 raise NotFoundError(f"{resource.describe()} not found")
-            found = self._stored_version(current, resource.describe())
-            if found != given:
-                raise ConflictError(
-                    f"{resource.describe()} changed since it was read: resourceVersion {given!r} given,"
-                    f" {found!r} in {current}"
-                )
+            if over_unreadable:
+                counter = self._unreadable_still(current, given, resource.describe())
+                stored = with_version(resource, next_resource_version(counter))
+                data = encode(stored)
+            else:
+                found = self._stored_version(current, resource.describe())
+                if found != given:
+                    raise ConflictError(
+                        f"{resource.describe()} changed since it was read: resourceVersion {given!r} given,"
+                        f" {found!r} in {current}"
+                    )
             self._written.remember(str(target), commit(target, data, exclusive=False, what=resource.describe()), stored)
             if current != target:
                 with contextlib.suppress(FileNotFoundError):
@@ -138,16 +178,34 @@ class DirectoryClient(Generic[R]):
         """The version in the file now: from what we wrote there if it is still our file, else read from it."""
         try:
             with open(path, "rb") as file:
-                ours = self._written.recall(str(path), signature(os.fstat(file.fileno())))
+                st = os.fstat(file.fileno())
+                ours = self._written.recall(str(path), signature(st))
                 if ours is not None:
                     return ours.metadata.resource_version or ""
-                data = file.read()
+                data = read_within(file, st.st_size, self.limits.max_file_bytes)
         except FileNotFoundError as exc:
             raise NotFoundError(f"{what} not found") from exc
         try:
-            return stored_version(data)
+            if data is None:
+                raise Unreadable(too_large(self.limits.max_file_bytes))
+            return stored_version(data, self.limits)
         except Unreadable as exc:
             raise ConflictError(f"{what}: {path} is not readable now ({exc}); re-read it and retry") from exc
+
+    def _unreadable_still(self, path: Path, given: str, what: str) -> str | None:
+        """Checks that `path` holds what an UnreadableError with version `given` was about (ConflictError if it
+        changed since); returns the resourceVersion it names, if any, for the counter to go on from."""
+        content = read_file(str(path), self.limits.max_file_bytes)
+        if content is None:
+            raise NotFoundError(f"{what} not found")
+        if content.unreadable_version() != given:
+            raise ConflictError(f"{what} changed since it was read as unreadable ({path})")
+        if content.data is None:
+            return None
+        try:
+            return stored_version(content.data, self.limits)
+        except Unreadable:
+            return None
 
     async def delete(self, key: ObjectKey) -> None:
         """Removes the object's file, whichever suffix it has (both, if both exist)."""
@@ -171,7 +229,7 @@ class DirectoryClient(Generic[R]):
         (stat-cached) rescan every `resync_period`. A pass ends when the directory is removed or replaced, and a
         new one lists again; a failing pass is retried after capped backoff. Runs until cancelled.
         """
-        tree = Tree(self.kind, str(self.directory), Selection.of(namespaces, labels), self._written)
+        tree = Tree(self.kind, str(self.directory), Selection.of(namespaces, labels), self._written, self.limits)
         backoff = Backoff(BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS)
 
         def listed() -> None:

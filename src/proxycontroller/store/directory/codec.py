@@ -25,6 +25,7 @@ import yaml
 
 from proxycontroller.model.documents import dump_yaml, load_yaml
 from proxycontroller.model.encoding import DecodeError, from_flat, to_flat
+from proxycontroller.model.limits import InputLimits, InputTooLarge
 from proxycontroller.model.resources import ObjectKey, Resource
 
 R = TypeVar("R", bound=Resource)
@@ -34,10 +35,16 @@ JSON_ABOVE_BYTES = 64 * 1024  # objects whose encoding is larger are written as 
 _JSON_START = re.compile(rb"\s*\{")
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _GO_INT_RANGE = range(-(2**63), 2**63)
+_TOO_DEEP = "nested too deeply"
 
 
 class Unreadable(Exception):
     """A file that is not a valid resource of the kind at its path; the message says why, without the path."""
+
+
+class BeyondLimits(Unreadable):
+    """A file not read whole because it goes beyond the limits of what this store reads (its size, how far its
+    aliases expand): what it holds, its labels included, is not known."""
 
 
 def next_resource_version(current: str | None) -> str:
@@ -64,13 +71,16 @@ def encode(resource: Resource) -> bytes:
     return dump_yaml(document).encode("utf-8")
 
 
-def load_document(data: bytes) -> Any:
-    """The document in a file: JSON when it starts like JSON, else YAML. Raises Unreadable."""
+def load_document(data: bytes, limits: InputLimits) -> Any:
+    """The document in a file: JSON when it starts like JSON, else YAML (its aliases bounded by `limits`).
+    Raises Unreadable."""
     if _JSON_START.match(data):
         try:
             return msgspec.json.decode(data)
         except UnicodeDecodeError as exc:
             raise Unreadable(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+        except RecursionError as exc:
+            raise Unreadable(f"not valid JSON: {_TOO_DEEP}") from exc
         except msgspec.DecodeError as exc:
             # A small file may be a YAML flow mapping (`{name: x}`) written by hand: give YAML its chance. A large
             # one is ours, caught mid-write by someone else: YAML would take seconds only to fail as well.
@@ -81,9 +91,11 @@ def load_document(data: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise Unreadable(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
     try:
-        return load_yaml(text)
+        return load_yaml(text, limits)
     except yaml.YAMLError as exc:
         raise Unreadable(_yaml_problem(exc)) from exc
+    except InputTooLarge as exc:
+        raise BeyondLimits(str(exc)) from exc
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -93,9 +105,13 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"not valid YAML{line}: {problem}"
 
 
-def decode(kind: type[R], data: bytes, key: ObjectKey) -> R:
+def decode(kind: type[R], data: bytes, key: ObjectKey, limits: InputLimits) -> R:
     """The resource a file at `key`'s path holds; raises Unreadable if there is none, or another one."""
-    document = load_document(data)
+    return decode_document(kind, load_document(data, limits), key)
+
+
+def decode_document(kind: type[R], document: Any, key: ObjectKey) -> R:
+    """The resource a loaded document at `key`'s path is; raises Unreadable if it is none, or another one."""
     if document is None:
         raise Unreadable("empty file")
     if not isinstance(document, dict):
@@ -110,6 +126,8 @@ def decode(kind: type[R], data: bytes, key: ObjectKey) -> R:
         resource = from_flat(kind, document)
     except DecodeError as exc:
         raise Unreadable(str(exc)) from exc
+    except RecursionError as exc:  # a spec kept as JSON bytes is serialized recursively
+        raise Unreadable(_TOO_DEEP) from exc
     found = resource.key
     if found != key:
         named = f"{found.namespace}/{found.name}" if found.namespace else f"{found.name} with no namespace"
@@ -120,10 +138,22 @@ def decode(kind: type[R], data: bytes, key: ObjectKey) -> R:
     return resource
 
 
-def stored_version(data: bytes) -> str:
+def labels_in(document: Any) -> dict[str, str] | None:
+    """The labels a loaded document's metadata carries ({} when none, or when they are no string map); None when
+    it has no `metadata` object at all: then nothing in it names an owner."""
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    if not isinstance(metadata, dict):
+        return None
+    labels = metadata.get("labels")
+    if not isinstance(labels, dict):
+        return {}
+    return {k: v for k, v in labels.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def stored_version(data: bytes, limits: InputLimits) -> str:
     """The file's metadata.resourceVersion, "" when absent, as solo-kit compares it (its Go zero value).
     Raises Unreadable when the file has no metadata to compare."""
-    document = load_document(data)
+    document = load_document(data, limits)
     metadata = document.get("metadata") if isinstance(document, dict) else None
     if not isinstance(metadata, dict):
         raise Unreadable("no metadata")

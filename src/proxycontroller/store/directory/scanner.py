@@ -3,7 +3,9 @@
 Others write here too, and not atomically: solo-kit's client truncates and rewrites files in place (that is how
 Gloo writes statuses into Upstreams), and people edit by hand. So reading forgives: a file that does not decode is
 reported once per version of it, skipped (an older reading of it is dropped, as every store does with an object it
-cannot read), and read again when it changes; it never stops the watch nor hides the rest of the tree.
+cannot read), and read again when it changes; it never stops the watch nor hides the rest of the tree. Nor is it
+trusted: a file over `limits.maxFileBytes` is not read at all, and YAML aliases expand only within
+`limits.maxAliasNodes`, so one hostile file costs neither memory nor a stalled watch; it is skipped like any other.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from proxycontroller.model.limits import InputLimits
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.store.directory.codec import Unreadable, decode
 from proxycontroller.store.directory.layout import is_resource_file, key_of
+from proxycontroller.store.directory.reader import read_within, too_large
 from proxycontroller.store.directory.writer import Signature, WrittenFiles, signature
 from proxycontroller.store.reports import ProblemReports
 from proxycontroller.store.selection import Selection
@@ -48,6 +52,7 @@ class Tree(Generic[R]):
     directory: str
     selection: Selection
     written: WrittenFiles[R]  # what the client wrote itself: taken as is when the file is still the one written
+    limits: InputLimits  # how much of a file is read, and how far YAML aliases may expand it
     files: dict[str, _FileState[R]] = field(default_factory=dict)
     view: dict[ObjectKey, R] = field(default_factory=dict)  # each readable key's resource
     reports: ProblemReports = field(default_factory=lambda: ProblemReports(logger))
@@ -158,9 +163,13 @@ class Tree(Generic[R]):
             if ours is not None:
                 self._record(path, found, ours, None)  # our own write: we know what it holds
                 return
-            data = file.read()
+            limit = self.limits.max_file_bytes
+            data = read_within(file, st.st_size, limit)
+        if data is None:
+            self._record(path, found, None, too_large(limit))
+            return
         try:
-            resource = decode(self.kind, data, key_of(path))
+            resource = decode(self.kind, data, key_of(path), self.limits)
         except Unreadable as exc:
             self._record(path, found, None, str(exc))
         else:
