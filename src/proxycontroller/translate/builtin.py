@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
+from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import AfterValidator
 
+from proxycontroller.config import shown
 from proxycontroller.model.proxy import VirtualHost
 from proxycontroller.model.resources import Upstream
 from proxycontroller.translate.api import StrategyOptions, route_to, strategy, virtual_host
-from proxycontroller.translate.templates import Template, TemplateError
+from proxycontroller.translate.templates import DOMAIN_REFUSED, Template, TemplateError
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _parses(template: str) -> str:
+    try:
+        Template.parse(template)
+    except TemplateError as exc:
+        raise ValueError(str(exc)) from None
+    return template
+
+
+def _not_empty(templates: tuple[str, ...]) -> tuple[str, ...]:
+    if not templates:
+        raise ValueError("must list at least one template")
+    return templates
+
+
+# Checked one by one, so that an error names the template's position: `domainTemplates[1]`.
+DomainTemplates = Annotated[tuple[Annotated[str, AfterValidator(_parses)], ...], AfterValidator(_not_empty)]
 
 
 class HostHeaderOptions(StrategyOptions):
     # Domains per virtual host, from the upstream's name and namespace. The seed uses the bare name only.
-    domain_templates: tuple[str, ...] = ("{name}",)
-
-    @field_validator("domain_templates")
-    @classmethod
-    def _templates_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("must list at least one template")
-        for template in value:
-            try:
-                Template.parse(template)
-            except TemplateError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
+    domain_templates: DomainTemplates = ("{name}",)
 
     @functools.cached_property
     def templates(self) -> tuple[Template, ...]:
@@ -55,9 +66,32 @@ def host_header(upstream: Upstream, options: HostHeaderOptions) -> VirtualHost:
     )
 
 
+def _domain(domain: str) -> str:
+    if not domain or DOMAIN_REFUSED.search(domain):
+        raise ValueError(f"{shown(domain)} is not a domain: empty, or holding whitespace or a control character")
+    return domain
+
+
+def _distinct_domains(domains: tuple[str, ...]) -> tuple[str, ...]:
+    if not domains:
+        raise ValueError("must list at least one domain")
+    seen: set[str] = set()
+    for domain in domains:
+        if domain.lower() in seen:  # Envoy compares domains case-insensitively, and refuses a repeated one
+            raise ValueError(f"lists the domain {shown(domain)} twice")
+        seen.add(domain.lower())
+    return domains
+
+
+def _virtual_host_name(name: str) -> str:
+    if not name or _CONTROL.search(name):
+        raise ValueError(f"{shown(name)} cannot name a virtual host (Envoy): empty, or holding a control character")
+    return name
+
+
 class PathPrefixOptions(StrategyOptions):
-    name: str = "all-upstreams"
-    domains: tuple[str, ...] = ("*",)
+    name: Annotated[str, AfterValidator(_virtual_host_name)] = "all-upstreams"
+    domains: Annotated[tuple[Annotated[str, AfterValidator(_domain)], ...], AfterValidator(_distinct_domains)] = ("*",)
 
 
 @strategy("path-prefix", options=PathPrefixOptions, each=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from proxycontroller.config import StrategySettings, describe_validation_error
+from proxycontroller.config import StrategySettings, describe_validation_error, shown
 from proxycontroller.translate.api import Strategy
 from proxycontroller.translate.builtin import BUILTIN_STRATEGIES
 
@@ -53,7 +53,7 @@ class StrategyRegistry:
             try:
                 loaded = point.load()
             except Exception as exc:  # a broken third-party package must not stop the controller
-                raise StrategyError(f"entry point {point.name} = {point.value}: cannot load: {exc}") from exc
+                raise StrategyError(f"entry point {point.name} = {point.value}: cannot load: {_one_line(exc)}") from exc
             found[point.name] = _as_strategy(loaded, f"entry point {point.name} = {point.value}")
         return cls(found)
 
@@ -62,36 +62,49 @@ class StrategyRegistry:
         return tuple(sorted(self._strategies))
 
     def resolve(self, settings: StrategySettings, where: str) -> ResolvedStrategy:
+        """The strategy `settings` name, with its options validated; `where`: its key in the long form
+        (errors name the key as written, which differs in the short form)."""
+        where = settings.key(where)
         if settings.kind == PLUGIN:
-            found = _import_plugin(settings.plugin, where)
+            found = _import_plugin(settings.plugin, settings.key(where, "plugin"))
         else:
             if settings.plugin is not None:
-                raise StrategyError(f"{where}.plugin: only for kind 'plugin' (kind is {settings.kind!r})")
+                raise StrategyError(
+                    f"{settings.key(where, 'plugin')}: only for kind 'plugin' (kind is {settings.kind!r})"
+                )
             known = self._strategies.get(settings.kind)
             if known is None:
                 raise StrategyError(
-                    f"{where}.kind: unknown strategy {settings.kind!r}; known: {', '.join(self.names)}, plugin"
+                    f"{settings.key(where, 'kind')}: unknown strategy {shown(settings.kind)}; known: "
+                    f"{', '.join(self.names)}, plugin"
                 )
             found = known
         try:
             options = found.options.model_validate(settings.options)
         except ValidationError as exc:
-            raise StrategyError(f"{where}.options.{describe_validation_error(exc)}") from exc
+            raise StrategyError(
+                describe_validation_error(exc, lambda loc: settings.key(where, "options", *loc))
+            ) from exc
         return ResolvedStrategy(found, options, where)
 
 
-def _import_plugin(reference: str | None, where: str) -> Strategy[Any]:
+def _import_plugin(reference: str | None, key: str) -> Strategy[Any]:
     if not reference or ":" not in reference:
-        raise StrategyError(f"{where}.plugin: must be 'module:function', got {reference!r}")
+        raise StrategyError(f"{key}: must be 'module:function', got {shown(reference) if reference else 'nothing'}")
     module_name, _, attribute = reference.partition(":")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # whatever importing user code raises, it is a configuration problem
-        raise StrategyError(f"{where}.plugin: cannot import {module_name!r}: {exc}") from exc
+        raise StrategyError(f"{key}: cannot import {shown(module_name)}: {_one_line(exc)}") from exc
     found = getattr(module, attribute, None)
     if found is None:
-        raise StrategyError(f"{where}.plugin: {module_name} has no {attribute!r}")
-    return _as_strategy(found, f"{where}.plugin {reference!r}")
+        raise StrategyError(f"{key}: {module_name} has no {shown(attribute)}")
+    return _as_strategy(found, f"{key} {shown(reference)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception from user code for a one-line message (a SyntaxError's text spans lines)."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def _as_strategy(found: object, what: str) -> Strategy[Any]:
