@@ -161,21 +161,6 @@ def test_each_gloo_rejection_rule_drops_only_the_offender(
     assert f"left out virtual host {host!r} (from Upstream gloo-system/{offender}): it " in warning
 
 
-@pytest.mark.parametrize(
-    ("second", "message"),
-    [
-        ({"name": "other", "bindPort": 8080}, "bind port 8080 is already used by listener 'l0'"),
-        ({"name": "l0", "bindPort": 8081}, "left out a listener with an empty or repeated name 'l0'"),
-    ],
-)
-def test_two_listeners_on_one_port_or_with_one_name_keep_the_first(second: dict[str, Any], message: str) -> None:
-    config = {"proxies": [{"listeners": [{"name": "l0", "bindPort": 8080}, second]}]}
-    rendered = render([kube_upstream("a")], config)
-    assert [listener["name"] for listener in rendered.proxy()["spec"]["listeners"]] == ["l0"]
-    (warning,) = rendered.warnings
-    assert message in warning
-
-
 # --- the built-in strategies -----------------------------------------------------------------------------------
 
 

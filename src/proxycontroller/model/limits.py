@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 MiB = 1024 * 1024
@@ -25,12 +25,12 @@ class InputLimits(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
     # Any one file of Gloo's directory tree (Upstream or Proxy) and the configuration file.
-    max_file_bytes: int = Field(default=64 * MiB, ge=1024)
+    max_file_bytes: StrictInt = Field(default=64 * MiB, ge=1024)
     # Each input of `render` (a file, or stdin): a whole cluster's upstreams in one stream.
-    max_input_bytes: int = Field(default=512 * MiB, ge=1024)
+    max_input_bytes: StrictInt = Field(default=512 * MiB, ge=1024)
     # How many nodes YAML aliases may add to a document beyond its own (each use of an alias counts the nodes it
     # stands for). Hand-written files that share a block through an anchor stay far below it.
-    max_alias_nodes: int = Field(default=100_000, ge=0)
+    max_alias_nodes: StrictInt = Field(default=100_000, ge=0)
 
 
 DEFAULT_LIMITS = InputLimits()  # frozen: shared safely
