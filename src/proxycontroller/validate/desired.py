@@ -21,13 +21,20 @@ from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.translate.plan import ListenerPlan, ProxyPlan, SourcedVirtualHost
 from proxycontroller.translate.registry import StrategyRegistry
 from proxycontroller.translate.translator import Translator
-from proxycontroller.validate.rules import admit_listeners, admit_virtual_hosts, intrinsic_problem, proxy_where
+from proxycontroller.validate.rules import (
+    Verdict,
+    admit_listeners,
+    admit_virtual_hosts,
+    check_virtual_host,
+    direct_response_limit,
+    proxy_where,
+)
 
 _HOSTS_MARK = "\x00virtual-hosts\x00"  # stands for the joined virtual hosts in a listener's envelope
 _HOSTS_MARK_JSON = msgspec.json.encode(_HOSTS_MARK)
 
-# A virtual host, its canonical JSON, and what is wrong with it on its own (None: nothing).
-_Serialized = tuple[VirtualHost, bytes, str | None]
+# A virtual host, the canonical JSON of what is written of it, and what validation made of it on its own.
+_Serialized = tuple[VirtualHost, bytes, Verdict]
 
 
 class ProxyLogic:
@@ -59,7 +66,12 @@ class ProxyLogic:
         for listener_plan in admit_listeners(where, plan.listeners, warnings):
             candidates = [(host, self._serialize(host, seen)) for host in listener_plan.virtual_hosts]
             listener_where = f"{where} listener {listener_plan.listener.name!r}"
-            admitted = admit_virtual_hosts(listener_where, [(h, s[2]) for h, s in candidates], warnings)
+            admitted = admit_virtual_hosts(
+                listener_where,
+                [(h, s[2]) for h, s in candidates],
+                warnings,
+                direct_response_limit(listener_plan.listener),
+            )
             listeners.append(_listener_json(listener_plan, [seen[id(h.virtual_host)][1] for h in admitted]))
             parts[listener_plan.listener.name] = tuple(host.virtual_host.name for host in admitted)
         spec = b'{"listeners":[' + b",".join(listeners) + b"]}"
@@ -70,7 +82,9 @@ class ProxyLogic:
         virtual_host = host.virtual_host
         known = seen.get(id(virtual_host)) or self._serialized.get(id(virtual_host))
         if known is None or known[0] is not virtual_host:
-            known = (virtual_host, canonical_json(virtual_host), intrinsic_problem(virtual_host))
+            # Checked as the JSON Gloo reads, then that JSON written: nothing for a virtual host left out.
+            verdict = check_virtual_host(virtual_host)
+            known = (virtual_host, b"" if verdict.document is None else canonical_json(verdict.document), verdict)
         seen[id(virtual_host)] = known
         return known
 
