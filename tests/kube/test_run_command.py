@@ -7,12 +7,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from lightkube import Client, KubeConfig
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.coordination_v1 import Lease
 
-from proxycontroller.testing.servers.apiserver import KubeTestCluster
+from proxycontroller.testing.servers.apiserver import CONTROLLER_SERVICE_ACCOUNT, KubeTestCluster
 from proxycontroller.testing.servers.controller import controller_process
+from tests.unit.test_cli_errors import invoke
 
 UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
 ProxyCR = create_namespaced_resource("gloo.solo.io", "v1", "Proxy", "proxies")
@@ -82,3 +85,48 @@ def test_two_replicas_one_leader_and_a_takeover(kube_cluster: KubeTestCluster, t
             with contextlib.suppress(Exception):  # already gone
                 admin.delete(UpstreamCR, name, namespace="gloo-system")
         admin.close()
+
+
+def run_or_status(command: str, *args: str) -> list[str]:
+    """The command with `args`; `run` without probes and leader election (only the checks at start matter)."""
+    return [command, *args, *(["--probe-address", "", "--no-leader-elect"] if command == "run" else [])]
+
+
+def with_token(kubeconfig: Path, token: str, target: Path) -> Path:
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["users"][0]["user"]["token"] = token
+    target.write_text(yaml.safe_dump(config))
+    return target
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_credentials_the_api_server_refuses_end_in_one_line(
+    kube_cluster: KubeTestCluster, tmp_path: Path, command: str
+) -> None:
+    kubeconfig = with_token(kube_cluster.controller_kubeconfig, "not-a-token", tmp_path / "wrong.kubeconfig")
+    result = invoke(run_or_status(command, "--kubeconfig", str(kubeconfig)), tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"error: cluster {kube_cluster.server_url} (kubeconfig {kubeconfig}, context {CONTROLLER_SERVICE_ACCOUNT}) "
+        "refused the credentials: 401 Unauthorized\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_what_rbac_forbids_is_named(kube_cluster: KubeTestCluster, tmp_path: Path, command: str) -> None:
+    """The controller's service account may manage Proxies in gloo-system only (deploy/rbac.yaml)."""
+    kubeconfig = str(kube_cluster.controller_kubeconfig)
+    result = invoke(run_or_status(command, "--kubeconfig", kubeconfig, "--proxy-namespace", "default"), tmp_path)
+    assert result.returncode == 1, result.stderr
+    # `run` logs the advisory first (default is not Gloo's write namespace), then ends in the error.
+    *_, line = result.stderr.splitlines()
+    assert result.stderr.count("error: ") == 1
+    assert line.startswith(f"error: cluster {kube_cluster.server_url} ")
+    assert ": not allowed to list proxies.gloo.solo.io in default: " in line
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_status_passes_the_checks_on_a_cluster_it_may_read(kube_cluster: KubeTestCluster, tmp_path: Path) -> None:
+    result = invoke(["status", "--kubeconfig", str(kube_cluster.controller_kubeconfig), "--timeout", "10"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -148,7 +148,7 @@ def test_missing_path_and_bad_config_are_reported(tmp_path: Path) -> None:
     [
         (
             "strategy: {domainTemplates: ['{nme}']}",
-            "proxies[0].listeners[0].strategies[0].options.domainTemplates: Value error, '{nme}': unknown field {nme}",
+            "strategy.domainTemplates[0]: '{nme}': unknown field '{nme}'; known: {name}, {namespace}",
         ),
         (
             "proxies: [{listeners: [{strategies: [{kind: canary}]}]}]",
@@ -201,3 +201,15 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "render", "-f", str(EXAMPLES)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "my-cool-proxy" in result.stdout
+
+
+def test_the_configurations_advisories_are_warnings_on_stderr(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("proxies: [{namespace: default}]\n")
+    code, out, err = run("render", "-f", str(EXAMPLES), "--config", str(config))
+    assert code == 0, err
+    assert "namespace: default" in out
+    assert err.splitlines()[0] == (
+        "warning: Proxy default/my-cool-proxy is in namespace default, but Gloo (glooNamespace gloo-system) reads"
+        " Proxies only from its write namespace"
+    )

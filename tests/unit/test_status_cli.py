@@ -14,8 +14,16 @@ from proxycontroller.testing import render
 from tests.unit.factories import kube_upstream
 
 
+def gloo_tree(config_dir: Path) -> Path:
+    """An empty directory config tree, as Gloo's setup makes it (a folder per kind)."""
+    for plural in ("upstreams", "proxies"):
+        (config_dir / plural).mkdir(parents=True, exist_ok=True)
+    return config_dir
+
+
 def write_proxy(config_dir: Path, status: dict[str, object] | None) -> None:
     """The Proxy the controller writes for two upstreams, in Gloo's directory (flat) form."""
+    gloo_tree(config_dir)
     document = to_flat(from_cr(Proxy, render([kube_upstream("a"), kube_upstream("b")]).proxy()))
     if status is not None:
         document["namespacedStatuses"] = {"statuses": {"gloo-system": status}}
@@ -40,6 +48,6 @@ def test_status_lists_the_managed_proxy_with_glooss_verdict(tmp_path: Path) -> N
 
 
 def test_status_says_when_there_is_nothing(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["status", "--config-dir", str(tmp_path), "--timeout", "10"])
-    assert result.exit_code == 0
+    result = CliRunner().invoke(main, ["status", "--config-dir", str(gloo_tree(tmp_path)), "--timeout", "10"])
+    assert result.exit_code == 0, result.output
     assert "no Proxy managed by instance 'proxycontroller' in namespace gloo-system" in result.stdout

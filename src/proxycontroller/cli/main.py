@@ -5,33 +5,37 @@ from __future__ import annotations
 import functools
 import gc
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from proxycontroller.config import ConfigError, ControllerConfig, load_config
-from proxycontroller.model.documents import DocumentError
-from proxycontroller.translate.registry import StrategyError
+from proxycontroller.cli.errors import BadInput, Failed, OneLineErrors, user_errors
+from proxycontroller.cli.params import ListenAddress, bind_failure, check_port_free
+from proxycontroller.config import ControllerConfig, load_config
 
 if TYPE_CHECKING:  # the Kubernetes client is imported only by the commands that use it
     from proxycontroller.manager.backends import BackendChoice
 
-EXIT_BAD_INPUT = 2
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
+log = logging.getLogger("proxycontroller.cli")
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _config(path: Path | None, namespaces: tuple[str, ...]) -> ControllerConfig:
+def _config(path: Path | None, namespaces: tuple[str, ...], proxy_namespace: str | None = None) -> ControllerConfig:
+    """The configuration file with the command line's overrides; ConfigError naming the file or the option."""
     config = load_config(path)
     if namespaces:
-        config = config.model_copy(update={"namespaces": namespaces})
+        config = config.with_namespaces(namespaces)
+    if proxy_namespace is not None:
+        config = config.with_proxy_namespace(proxy_namespace)
     return config
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of file changes at INFO
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # and lightkube's HTTP client every request
 
 
 GC_THRESHOLDS = (50_000, 20, 100)
@@ -46,7 +50,7 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="proxycontroller")
 def main() -> None:
     """Turns the Upstreams Gloo discovers into routes: watches Upstreams and writes Gloo Proxies."""
@@ -80,90 +84,94 @@ def render_command(paths: tuple[str, ...], config_path: Path | None, namespaces:
     """Print the Proxies the controller would write for the Upstreams in PATHs."""
     from proxycontroller.cli.render import render
 
-    try:
-        text, warnings = render(paths, _config(config_path, namespaces), output)
-    except (DocumentError, ConfigError) as exc:
-        _fail(str(exc))
-        return
-    except StrategyError as exc:
-        _fail(f"{config_path}: {exc}" if config_path else str(exc))
-        return
-    for warning in warnings:
+    with user_errors(config_path):
+        config = _config(config_path, namespaces)
+        text, warnings = render(paths, config, output)
+    for warning in [*config.advisories(), *warnings]:
         click.echo(f"warning: {warning}", err=True)
     click.echo(text, nl=False)
 
 
-def _controller_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options that say where resources live and how to route them, handed to `command` as one
-    validated `config` and one `backend` (a bad value fails here, with exit status 2)."""
+def _controller_options(default_log_level: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options that say where resources live, how to route them and how much to log, handed to the command
+    as one validated `config` and one `backend` (a bad value fails here, with exit status 2), logging set up."""
 
-    @functools.wraps(command)
-    def wrapper(
-        config_dir: Path | None,
-        kubeconfig: Path | None,
-        context: str | None,
-        config_path: Path | None,
-        namespaces: tuple[str, ...],
-        proxy_namespace: str | None,
-        **rest: object,
-    ) -> None:
-        from proxycontroller.manager.backends import BackendChoice
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def wrapper(
+            config_dir: Path | None,
+            kubeconfig: Path | None,
+            context: str | None,
+            config_path: Path | None,
+            namespaces: tuple[str, ...],
+            proxy_namespace: str | None,
+            log_level: str,
+            **rest: object,
+        ) -> None:
+            from proxycontroller.manager.backends import BackendChoice
 
-        try:
-            config = _config(config_path, namespaces)
-        except ConfigError as exc:
-            _fail(str(exc))
-            return
-        if proxy_namespace:
-            config = config.with_proxy_namespace(proxy_namespace)
-        backend = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context, limits=config.limits)
-        command(config=config, backend=backend, config_path=config_path, **rest)
+            _setup_logging(log_level)
+            if config_dir is not None and (kubeconfig is not None or context is not None):
+                given = "--kubeconfig" if kubeconfig is not None else "--context"
+                raise BadInput(f"--config-dir (Gloo's directory mode) and {given} (a cluster) exclude each other")
+            with user_errors(config_path):
+                config = _config(config_path, namespaces, proxy_namespace)
+            backend = BackendChoice(config_dir=config_dir, kubeconfig=kubeconfig, context=context, limits=config.limits)
+            command(config=config, backend=backend, config_path=config_path, **rest)
 
-    options = [
-        click.option(
-            "--config-dir",
-            type=click.Path(path_type=Path, file_okay=False),
-            help="Gloo's directory config source (its --dir tree's config/ folder) instead of a cluster.",
-        ),
-        click.option(
-            "--kubeconfig",
-            type=click.Path(path_type=Path, dir_okay=False, exists=True),
-            help="Kubeconfig file; default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
-        ),
-        click.option("--context", help="Kubeconfig context to use."),
-        click.option(
-            "--config",
-            "config_path",
-            type=click.Path(path_type=Path, dir_okay=False),
-            help="Controller configuration (YAML).",
-        ),
-        click.option(
-            "-n",
-            "--namespace",
-            "namespaces",
-            multiple=True,
-            help="Route upstreams of this namespace (repeatable; * for all). Overrides the config.",
-        ),
-        click.option(
-            "--proxy-namespace", help="Namespace of the Proxy (Gloo's write namespace). Overrides the config."
-        ),
-    ]
-    decorated: Callable[..., None] = wrapper
-    for option in reversed(options):
-        decorated = option(decorated)
-    return decorated
+        options = [
+            click.option(
+                "--config-dir",
+                type=click.Path(path_type=Path),
+                help="Gloo's directory config source (its --dir tree's config/ folder, holding upstreams/) "
+                "instead of a cluster.",
+            ),
+            click.option(
+                "--kubeconfig",
+                type=click.Path(path_type=Path, dir_okay=False, exists=True),
+                help="Kubeconfig file; default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
+            ),
+            click.option("--context", help="Kubeconfig context to use."),
+            click.option(
+                "--config",
+                "config_path",
+                type=click.Path(path_type=Path, dir_okay=False),
+                help="Controller configuration (YAML).",
+            ),
+            click.option(
+                "-n",
+                "--namespace",
+                "namespaces",
+                multiple=True,
+                help="Route upstreams of this namespace (repeatable; * for all). Overrides the config.",
+            ),
+            click.option(
+                "--proxy-namespace", help="Namespace of the Proxy (Gloo's write namespace). Overrides the config."
+            ),
+            click.option(
+                "--log-level",
+                type=LOG_LEVELS,
+                default=default_log_level,
+                show_default=True,
+                help="debug also shows the traceback behind an error.",
+            ),
+        ]
+        decorated: Callable[..., None] = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated
+
+    return decorate
 
 
 @main.command("run")
-@_controller_options
+@_controller_options(default_log_level="info")
 @click.option(
     "--probe-address",
+    type=ListenAddress(),
     default="127.0.0.1:9091",
     show_default=True,
-    help="host:port for /metrics, /healthz and /readyz; empty to disable.",
-)
-@click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+    help="host:port ([::1]:port for IPv6; port 0: any free one) for /metrics, /healthz and /readyz; empty to disable.",
 )
 @click.option(
     "--leader-elect/--no-leader-elect",
@@ -175,50 +183,59 @@ def run_command(
     config: ControllerConfig,
     backend: BackendChoice,
     config_path: Path | None,
-    probe_address: str,
-    log_level: str,
+    probe_address: tuple[str, int] | None,
     leader_elect: bool,
 ) -> None:
     """Watch Upstreams and keep the managed Proxy up to date until stopped (Ctrl-C, SIGTERM)."""
     import asyncio
 
-    from proxycontroller.manager.run import run_controller
-
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of file changes at INFO
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # and lightkube's HTTP client every request
-    host, _, port = probe_address.rpartition(":")
-    if probe_address and (not host or not port.isdigit()):
-        _fail(f"--probe-address: expected host:port, got {probe_address!r}")
     from proxycontroller.manager.controller import build_logic
     from proxycontroller.manager.leader import LeadershipLost
+    from proxycontroller.manager.probes import ProbeServer
+    from proxycontroller.manager.run import STARTUP_TIMEOUT_SECONDS, check_backend, run_controller
 
-    try:
+    with user_errors(config_path):
         logic = build_logic(config)
-    except StrategyError as exc:
-        _fail(f"{config_path}: {exc}" if config_path else str(exc))
-        return
+    for advisory in config.advisories():
+        log.warning("%s", advisory)
+    probes = None
+    if probe_address is not None:
+        try:
+            probes = ProbeServer(*probe_address)
+        except OSError as exc:
+            raise bind_failure("--probe-address", *probe_address, exc) from exc
     try:
-        asyncio.run(run_controller(config, backend, host or None, int(port or 0), leader_elect, logic))
+        with user_errors(config_path):
+            asyncio.run(check_backend(config, backend, STARTUP_TIMEOUT_SECONDS, upstreams=True))
+            asyncio.run(run_controller(config, backend, probes, leader_elect, logic))
     except LeadershipLost as exc:
-        click.echo(f"error: lost leadership, exiting so that a restart begins with fresh caches: {exc}", err=True)
-        sys.exit(1)
+        raise Failed(f"lost leadership, exiting so that a restart begins with fresh caches: {exc}") from exc
+    finally:
+        if probes is not None:
+            probes.stop()
 
 
 @main.command("status")
-@_controller_options
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for the store.")
+@_controller_options(default_log_level="warning")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the store.",
+)
 def status_command(config: ControllerConfig, backend: BackendChoice, config_path: Path | None, timeout: float) -> None:
     """List the managed Proxies: virtual hosts, size, and Gloo's verdict."""
     import asyncio
 
-    from proxycontroller.manager.run import managed_proxies
+    from proxycontroller.manager.run import check_backend, managed_proxies
 
-    try:
-        reports = asyncio.run(managed_proxies(config, backend, timeout))
-    except TimeoutError:
-        _fail(f"no answer from {backend.describe()} within {timeout}s")
-        return
+    with user_errors(config_path):
+        asyncio.run(check_backend(config, backend, timeout, upstreams=False))
+        try:
+            reports = asyncio.run(managed_proxies(config, backend, timeout))
+        except TimeoutError as exc:
+            raise Failed(f"no answer from {backend.describe()} within {timeout:g}s") from exc
     if not reports:
         namespaces = ", ".join(config.proxy_namespaces)
         click.echo(f"no Proxy managed by instance {config.instance!r} in namespace {namespaces}")
@@ -244,11 +261,13 @@ def status_command(config: ControllerConfig, backend: BackendChoice, config_path
 @click.option(
     "--work-dir", type=click.Path(path_type=Path, file_okay=False), help="Keep files here (default: temporary)."
 )
-@click.option("--port", type=int, help="Envoy's listener port (default: a free one).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Envoy's listener port (default: a free one).")
 def demo_command(work_dir: Path | None, port: int | None) -> None:
     """The seed's walkthrough on this machine: petstore, real Gloo, the controller and a real Envoy."""
     from proxycontroller.cli.demo import run_demo
 
+    if port is not None:
+        check_port_free("--port", "127.0.0.1", port)  # before the minutes a first Gloo build takes
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     run_demo(work_dir, port)
 

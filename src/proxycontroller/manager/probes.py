@@ -6,6 +6,7 @@ Prometheus' own WSGI app serves the metrics; the probes only read flags the reco
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,46 +22,75 @@ class _QuietHandler(WSGIRequestHandler):
         """Probes every few seconds would flood the log."""
 
 
+class _Server(WSGIServer):
+    address_family = socket.AF_INET
+
+
+class _Server6(WSGIServer):
+    address_family = socket.AF_INET6
+
+
 class ProbeServer:
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        registry: CollectorRegistry,
-        ready: Callable[[], bool],
-        detail: Callable[[], dict[str, object]] = dict,
-    ) -> None:
-        metrics = make_wsgi_app(registry)
+    """Binds `host:port` when made (port 0: any free one), so that a taken or wrong address fails before the
+    controller starts; serves once `start` gives it what to report. `host` is a name or an address, IPv6
+    without brackets."""
 
-        def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if path == "/healthz":
-                start_response("200 OK", [("Content-Type", "text/plain")])
-                return [b"ok\n"]
-            if path == "/statusz":
-                # The engine's state as JSON: passes, the last error and since when it fails (`status` shows it).
-                start_response("200 OK", [("Content-Type", "application/json")])
-                return [json.dumps(detail()).encode() + b"\n"]
-            if path == "/readyz":
-                if ready():
-                    start_response("200 OK", [("Content-Type", "text/plain")])
-                    return [b"ok\n"]
-                start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-                return [b"caches not synced yet\n"]
-            result: Iterable[bytes] = metrics(environ, start_response)
-            return result
-
-        self._server: WSGIServer = make_server(host, port, app, handler_class=_QuietHandler)
+    def __init__(self, host: str, port: int) -> None:
+        server_class = _Server6 if ":" in host else _Server
+        self._server: WSGIServer = make_server(host, port, _not_started, server_class, _QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="probes", daemon=True)
 
     @property
     def port(self) -> int:
         return int(self._server.server_port)
 
-    def start(self) -> ProbeServer:
+    @property
+    def url(self) -> str:
+        host = str(self._server.server_address[0])
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
+    def start(
+        self,
+        registry: CollectorRegistry,
+        ready: Callable[[], bool],
+        detail: Callable[[], dict[str, object]] = dict,
+    ) -> ProbeServer:
+        self._server.set_app(_probes_app(registry, ready, detail))
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
+
+
+def _not_started(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting\n"]
+
+
+def _probes_app(
+    registry: CollectorRegistry, ready: Callable[[], bool], detail: Callable[[], dict[str, object]]
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        if path == "/statusz":
+            # The engine's state as JSON: passes, the last error and since when it fails (`status` shows it).
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(detail()).encode() + b"\n"]
+        if path == "/readyz":
+            if ready():
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"ok\n"]
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"caches not synced yet\n"]
+        result: Iterable[bytes] = metrics(environ, start_response)
+        return result
+
+    return app

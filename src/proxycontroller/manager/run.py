@@ -15,8 +15,9 @@ from proxycontroller.config import ControllerConfig
 from proxycontroller.manager.backends import BackendChoice, open_backend
 from proxycontroller.manager.controller import build_engine, build_logic
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector
+from proxycontroller.manager.preflight import check_cluster, check_config_dir
 from proxycontroller.manager.probes import ProbeServer
-from proxycontroller.model.resources import StoredProxy
+from proxycontroller.model.resources import PROXY, UPSTREAM, ResourceKind, StoredProxy
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.kube import make_async_client
@@ -26,18 +27,38 @@ from proxycontroller.validate.desired import ProxyLogic
 log = logging.getLogger(__name__)
 
 
+# How long the checks before the start wait for the API server: a cluster that does not answer at start
+# fails the command at once (as controller-runtime's manager does), so a wrong address is seen at once; once
+# running, the watches ride out outages with backoff.
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+
+async def check_backend(config: ControllerConfig, choice: BackendChoice, timeout: float, *, upstreams: bool) -> None:
+    """Raises StartupError (one line) if the backend cannot be used: a directory that is not Gloo's config tree;
+    no usable kubeconfig, or a cluster that does not answer, refuses the credentials, forbids reading the managed
+    Proxies (and the Upstreams, if `upstreams`: `run` reads them) or does not know Gloo's kinds."""
+    if choice.config_dir is not None:
+        check_config_dir(choice.config_dir)
+        return
+    reads: list[tuple[ResourceKind, tuple[str, ...] | None]] = [(PROXY, config.proxy_namespaces)]
+    if upstreams:
+        reads.insert(0, (UPSTREAM, config.watched_namespaces()))
+    await check_cluster(choice, reads, timeout)
+
+
 async def run_controller(
     config: ControllerConfig,
     choice: BackendChoice,
-    probe_host: str | None,
-    probe_port: int,
+    probes: ProbeServer | None,
     leader_election: bool = True,
     logic: ProxyLogic | None = None,
 ) -> None:
     """Runs until SIGINT or SIGTERM. On a cluster, with leader election, several replicas can run and only the
     holder of the Lease `<first proxy namespace>/proxycontroller-<instance>` reconciles; a leader that cannot
     renew raises LeadershipLost (the process should exit and restart with fresh caches, as controller-runtime's
-    do). `logic`: already built from `config` (the CLI builds it first, so a bad strategy fails at start)."""
+    do). `logic`: already built from `config` (the CLI builds it first, so a bad strategy fails at start).
+    `probes`: bound already (the CLI binds it first, so a taken port fails at start), started here; the caller
+    closes it."""
     logic = logic or build_logic(config)
     backend = open_backend(choice, config.reconcile.field_manager)
     metrics = Metrics()
@@ -65,9 +86,9 @@ async def run_controller(
             **dataclasses.asdict(engine.health),
         }
 
-    probes = ProbeServer(probe_host, probe_port, metrics.registry, ready, detail).start() if probe_host else None
     if probes is not None:
-        log.info("metrics and probes on http://%s:%d (/metrics, /healthz, /readyz, /statusz)", probe_host, probes.port)
+        probes.start(metrics.registry, ready, detail)
+        log.info("metrics and probes on %s (/metrics, /healthz, /readyz, /statusz)", probes.url)
     log.info(
         "routing upstreams of %s into %s, backend: %s",
         "all namespaces" if config.all_namespaces else ", ".join(config.watched_namespaces() or ()),
@@ -82,8 +103,6 @@ async def run_controller(
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
-        if probes is not None:
-            probes.stop()
         await backend.close()
         log.info("stopped")
 

@@ -1,0 +1,74 @@
+"""Command-line values checked when they are parsed: a listen address, and whether a port is free."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import click
+
+from proxycontroller.cli.errors import BadInput
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`host:port` (`[v6 address]:port` for IPv6) as (host, port), the host without brackets; port 0 means any
+    free port. ValueError says what is wrong."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:9091 or [::1]:9091")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise ValueError(f"{host!r} in brackets is not an IPv6 address") from exc
+    elif ":" in host:
+        raise ValueError("put an IPv6 address in brackets, e.g. [::1]:9091")
+    if not (port.isascii() and port.isdigit()):
+        raise ValueError(f"port {port!r} is not a number")
+    if int(port) > 65535:
+        raise ValueError(f"port {int(port)} is out of range 0-65535")
+    return host, int(port)
+
+
+class ListenAddress(click.ParamType[tuple[str, int] | None]):
+    """`host:port`, or empty for none (None). A bad one is `error: --flag <value>: <what is wrong>`, as a taken
+    one is when it is bound."""
+
+    name = "host:port"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, int] | None:
+        if value is None or isinstance(value, tuple):
+            return value
+        if value == "":
+            return None
+        try:
+            return parse_address(str(value))
+        except ValueError as exc:
+            flag = param.opts[-1] if param is not None and param.opts else "address"
+            raise BadInput(f"{flag} {value}: {exc}") from exc
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_failure(flag: str, host: str, port: int, error: OSError) -> BadInput:
+    """`--flag host:port: address already in use` (the system's words, in lower case)."""
+    reason = error.strerror or str(error)
+    if isinstance(error, socket.gaierror):
+        reason = f"cannot resolve the host: {reason}"
+    return BadInput(f"{flag} {format_address(host, port)}: {reason[:1].lower()}{reason[1:]}")
+
+
+def check_port_free(flag: str, host: str, port: int) -> None:
+    """BadInput if `host:port` cannot be bound now (taken, or not an address of this machine)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # As the servers that will listen there set it: only a live listener makes the port taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise bind_failure(flag, host, port, exc) from exc
