@@ -10,13 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from proxycontroller.testing.servers.processes import free_port
+from tests.unit.directory_mode import get, wait_for, write_upstream
 
 PLUGIN = """
 from pathlib import Path
@@ -32,28 +31,6 @@ def stuck_when_told(upstream, options):
         threading.Event().wait()  # never returns
     return pc.virtual_host(upstream.metadata.name, [upstream.metadata.name], [pc.route_to(upstream)])
 """
-
-
-def write_upstream(config_dir: Path, name: str) -> None:
-    path = config_dir / "upstreams" / "gloo-system" / f"{name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"metadata": {"name": name, "namespace": "gloo-system"}, "static": {"hosts": [{"addr": "127.0.0.1"}]}}
-    path.write_text(yaml.safe_dump(document))
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read()
-    except OSError:
-        return 0, b""
-
-
-def wait_for(check: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.05)
 
 
 def test_a_stuck_plugin_keeps_the_last_proxy_and_sigterm_still_stops_the_process(tmp_path: Path) -> None:
