@@ -56,13 +56,17 @@ def refusals(tmp_path: Path, text: str) -> dict[str, str]:
         name: subprocess.Popen([str(COMMAND), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for name, args in commands.items()
     }
-    found = {}
-    for name, process in started.items():
-        try:
-            stdout, stderr = process.communicate(timeout=30)
-        finally:
-            process.kill()  # a controller that started after all (the test fails) does not outlive it
+    outputs = {}
+    try:
+        for name, process in started.items():
+            outputs[name] = process.communicate(timeout=30)
+    finally:
+        for process in started.values():  # a controller that started after all (the test fails) does not outlive it
+            process.kill()
             process.wait()
+    found = {}
+    for name, (stdout, stderr) in outputs.items():
+        process = started[name]
         assert "Traceback" not in stderr, stderr
         assert (process.returncode, stdout) == (2, ""), f"{name}: {process.returncode}: {stderr}"
         assert stderr.count("\n") == 1, stderr
