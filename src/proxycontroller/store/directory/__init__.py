@@ -5,6 +5,7 @@ This is the tree Gloo reads with `directoryConfigSource` (solo-kit's file resour
 with the reasoning that shapes it:
 
 - `codec`: bytes to a resource and back (YAML, or JSON for large objects), and the version counter in the file;
+- `reader`: reading a file within `limits.maxFileBytes`, and the version a file that does not decode gets;
 - `scanner`: the stat-cached view of the tree a watch keeps, forgiving of files others write;
 - `writer`: atomic writes, and a memory of them so the watch does not re-read our own files;
 - `watcher`: the inotify loop (watchfiles) that feeds the scanner;
