@@ -17,6 +17,7 @@ from proxycontroller.testing import Rendered, render
 from proxycontroller.translate.plan import SourcedVirtualHost
 from proxycontroller.validate import syntax
 from proxycontroller.validate.rules import (
+    CLEAN,
     ENVOY_DEFAULT_BODY_LIMIT,
     admit_virtual_hosts,
     check_virtual_host,
@@ -578,3 +579,16 @@ def test_nothing_admitted_breaks_a_rule(documents: list[dict[str, Any]]) -> None
             name = made["routeAction"]["single"]["upstream"]["name"]
             assert name in routed or any(f"Upstream gloo-system/{name}" in w for w in rendered.warnings), name
     assert all(one_line(warning) == warning for warning in rendered.warnings)
+
+
+def test_the_memo_keeps_no_decoded_json() -> None:
+    # A kept document would be ten objects per virtual host for the collector to walk on every pass.
+    clean = check_virtual_host(VirtualHost.model_validate(host()))
+    assert clean.document is not None
+    assert clean.kept() is CLEAN
+    dropped = check_virtual_host(
+        VirtualHost.model_validate(host(routes=[route("a"), route("b", matchers=[{"prefix": "/ x"}])]))
+    )
+    assert dropped.dropped
+    assert dropped.kept().document is None
+    assert dropped.kept().dropped == dropped.dropped

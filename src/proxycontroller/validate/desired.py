@@ -84,7 +84,8 @@ class ProxyLogic:
         if known is None or known[0] is not virtual_host:
             # Checked as the JSON Gloo reads, then that JSON written: nothing for a virtual host left out.
             verdict = check_virtual_host(virtual_host)
-            known = (virtual_host, b"" if verdict.document is None else canonical_json(verdict.document), verdict)
+            data = b"" if verdict.document is None else canonical_json(verdict.document)
+            known = (virtual_host, data, verdict.kept())
         seen[id(virtual_host)] = known
         return known
 
