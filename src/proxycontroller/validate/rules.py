@@ -387,13 +387,15 @@ class Verdict(NamedTuple):
 
     def kept(self) -> Verdict:
         """What a memo keeps once the document is written: the decoded JSON of every virtual host kept alive
-        would be ten objects each for the collector to walk on every pass. A clean verdict is one shared value."""
-        if self.problem is None and not self.dropped and not self.body_bytes:
+        would be ten objects each for the collector to walk on every pass. Nearly every virtual host gets the
+        one shared CLEAN value, which admission recognizes in one comparison."""
+        clean = self.problem is None and not self.dropped and not self.body_bytes and self.document is not None
+        if clean and all(domain.isascii() for domain in (self.document or {}).get("domains") or ()):
             return CLEAN
         return self._replace(document=None)
 
 
-CLEAN = Verdict(None)
+CLEAN = Verdict(None)  # nothing wrong, nothing left out, no fixed answer, and every domain ASCII
 
 
 def check_virtual_host(host: VirtualHost) -> Verdict:
@@ -519,7 +521,9 @@ def admit_virtual_hosts(
     for candidate, verdict in candidates:
         virtual_host = candidate.virtual_host
         problem = None
-        if verdict is not CLEAN:  # the shared clean verdict: nearly every virtual host, checked in one comparison
+        fold = str.lower  # Envoy compares domains case-insensitively, in ASCII: for ASCII domains, str.lower
+        if verdict is not CLEAN:
+            fold = envoy_lower
             problem = verdict.problem
             if problem is None and verdict.body_bytes > body_limit:
                 problem = (
@@ -532,8 +536,7 @@ def admit_virtual_hosts(
                 problem = f"repeats the name of {holder.describe()}"
             else:
                 for domain in virtual_host.domains or ():
-                    # Envoy: unique, case-insensitively (in ASCII)
-                    holder = owner_of_domain.get(domain.lower() if domain.isascii() else envoy_lower(domain))
+                    holder = owner_of_domain.get(fold(domain))
                     if holder is not None:
                         problem = f"claims domain {domain!r}, already served by {holder.describe()}"
                         break
@@ -542,7 +545,7 @@ def admit_virtual_hosts(
             continue
         owner_of_name[virtual_host.name] = candidate
         for domain in virtual_host.domains or ():
-            owner_of_domain[domain.lower() if domain.isascii() else envoy_lower(domain)] = candidate
+            owner_of_domain[fold(domain)] = candidate
         if verdict.dropped:
             warnings.extend(one_line(f"{where}: {line}") for line in verdict.dropped)
         admitted.append(candidate)
