@@ -521,7 +521,9 @@ def admit_virtual_hosts(
     for candidate, verdict in candidates:
         virtual_host = candidate.virtual_host
         problem = None
-        fold = str.lower  # Envoy compares domains case-insensitively, in ASCII: for ASCII domains, str.lower
+        fold: Callable[[str], str] = (
+            str.lower
+        )  # Envoy compares domains case-insensitively, in ASCII: for ASCII domains, str.lower
         if verdict is not CLEAN:
             fold = envoy_lower
             problem = verdict.problem
