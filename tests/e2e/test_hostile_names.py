@@ -90,7 +90,10 @@ def hostile_name(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
         assert controller.running(), controller.log_tail()
     # One line each, the name escaped: the virtual host left out, and the catch-all's route left out alone.
     escaped = HOSTILE.replace("\n", "\\n")
-    host_warning = f"listener 'by-host': left out virtual host '{escaped}' (from Upstream gloo-system/{escaped}): it"
+    host_warning = (
+        f"listener 'by-host': left out virtual host '{escaped}' (from Upstream gloo-system/{escaped}): "
+        f"it has a domain with a NUL, CR or LF: '{escaped}' (Envoy: VirtualHost.domains"
+    )
     path_warning = f"listener 'by-path': left out Upstream gloo-system/{escaped} (route 0 of virtual host "
     assert host_warning in log
     assert path_warning in log

@@ -76,7 +76,11 @@ def not_empty(source: str) -> Rule:
     return Rule(_empty, source)
 
 
-HEADER_SAFE = Rule(syntax.envoy_header_safe, "Envoy: well_known_regex strict: false, ^[^\\0\\n\\r]*$")
+def header_safe(envoy_field: str) -> Rule:
+    """Envoy's well_known_regex HTTP_HEADER_NAME/HTTP_HEADER_VALUE with strict: false, on `envoy_field`."""
+    return Rule(syntax.envoy_header_safe, f"Envoy: {envoy_field} ^[^\\0\\n\\r]*$")
+
+
 PATH = Rule(syntax.gloo_path, "Gloo: ValidateRoutePath")
 REWRITE = Rule(syntax.gloo_prefix_rewrite, "Gloo: ValidatePrefixRewrite")
 REGEX = Rule(syntax.re2, "Envoy: RE2")
@@ -96,42 +100,50 @@ class Field(NamedTuple):
 # Message -> JSON key -> rules. The message names are Gloo's (proxy.proto, matchers.proto, options.proto).
 FIELDS: dict[str, dict[str, Field]] = {
     "VirtualHost": {
-        "name": Field(
-            "name", (not_empty("Envoy: VirtualHost.name min_len 1"), Rule(syntax.envoy_header_safe, "one line"))
-        ),
-        "domains": Field("domain", (not_empty("Gloo: EmptyDomainError"), HEADER_SAFE)),
+        "name": Field("name", (not_empty("Envoy: VirtualHost.name min_len 1"),)),
+        "domains": Field("domain", (not_empty("Gloo: EmptyDomainError"), header_safe("VirtualHost.domains"))),
     },
     "Matcher": {
         "prefix": Field("matcher prefix", (PATH,)),
         "exact": Field("matcher exact path", (PATH,)),
         "regex": Field("matcher regex", (REGEX_NOT_EMPTY, REGEX)),
     },
-    "HeaderMatcher": {"name": Field("header matcher name", (not_empty("Envoy: min_len 1"), HEADER_SAFE))},
+    "HeaderMatcher": {
+        "name": Field("header matcher name", (not_empty("Envoy: min_len 1"), header_safe("HeaderMatcher.name")))
+    },
     "QueryParameterMatcher": {
         "name": Field(
             "query parameter matcher name",
             (not_empty("Envoy: min_len 1"), Rule(_over_1024_bytes, "Envoy: max_bytes 1024")),
         ),
     },
-    "RouteAction": {"clusterHeader": Field("cluster header", (not_empty("Envoy: min_len 1"), HEADER_SAFE))},
-    "RedirectAction": {
-        "hostRedirect": Field("redirect host", (HEADER_SAFE, PATH)),
-        "pathRedirect": Field("redirect path", (HEADER_SAFE, PATH)),
-        "prefixRewrite": Field("redirect prefix rewrite", (HEADER_SAFE, REWRITE)),
+    "RouteAction": {
+        "clusterHeader": Field(
+            "cluster header", (not_empty("Envoy: min_len 1"), header_safe("RouteAction.cluster_header"))
+        )
     },
-    "RegexMatchAndSubstitute": {"substitution": Field("regex substitution", (HEADER_SAFE,))},
+    "RedirectAction": {
+        "hostRedirect": Field("redirect host", (header_safe("RedirectAction.host_redirect"), PATH)),
+        "pathRedirect": Field("redirect path", (header_safe("RedirectAction.path_redirect"), PATH)),
+        "prefixRewrite": Field("redirect prefix rewrite", (header_safe("RedirectAction.prefix_rewrite"), REWRITE)),
+    },
+    "RegexMatchAndSubstitute": {
+        "substitution": Field("regex substitution", (header_safe("RegexMatchAndSubstitute.substitution"),))
+    },
     "RegexMatcher": {"regex": Field("regex rewrite pattern", (REGEX_NOT_EMPTY, REGEX))},
     "RouteOptions": {
-        "prefixRewrite": Field("prefix rewrite", (HEADER_SAFE, REWRITE)),
-        "hostRewrite": Field("host rewrite", (HEADER_SAFE,)),
+        "prefixRewrite": Field("prefix rewrite", (header_safe("RouteAction.prefix_rewrite"), REWRITE)),
+        "hostRewrite": Field("host rewrite", (header_safe("RouteAction.host_rewrite_literal"),)),
         "timeout": Field("timeout", (DURATION,)),
     },
     "HeaderManipulation": {
         "requestHeadersToRemove": Field(
-            "request header to remove", (not_empty("Envoy: min_len 1"), HEADER_SAFE, NOT_PSEUDO_OR_HOST)
+            "request header to remove",
+            (not_empty("Envoy: min_len 1"), header_safe("headers_to_remove"), NOT_PSEUDO_OR_HOST),
         ),
         "responseHeadersToRemove": Field(
-            "response header to remove", (not_empty("Envoy: min_len 1"), HEADER_SAFE, NOT_PSEUDO_OR_HOST)
+            "response header to remove",
+            (not_empty("Envoy: min_len 1"), header_safe("headers_to_remove"), NOT_PSEUDO_OR_HOST),
         ),
     },
     "RequestHeaderValue": {
@@ -144,14 +156,19 @@ FIELDS: dict[str, dict[str, Field]] = {
                 HEADER_BYTES,
             ),
         ),
-        "value": Field("request header value", (HEADER_SAFE, HEADER_BYTES)),
+        "value": Field("request header value", (header_safe("HeaderValue.value"), HEADER_BYTES)),
     },
     "ResponseHeaderValue": {
         "key": Field(
             "response header name",
-            (not_empty("Envoy: HeaderValue.key min_len 1"), HEADER_SAFE, NOT_PSEUDO_OR_HOST, HEADER_BYTES),
+            (
+                not_empty("Envoy: HeaderValue.key min_len 1"),
+                header_safe("HeaderValue.key"),
+                NOT_PSEUDO_OR_HOST,
+                HEADER_BYTES,
+            ),
         ),
-        "value": Field("response header value", (HEADER_SAFE, HEADER_BYTES)),
+        "value": Field("response header value", (header_safe("HeaderValue.value"), HEADER_BYTES)),
     },
 }
 
@@ -240,6 +257,15 @@ def at_most_one(*keys: str) -> Callable[[Document], str | None]:
     return test
 
 
+def _name_one_line(host: Document) -> str | None:
+    """Envoy and Gloo take a NUL, CR or LF in a virtual host's name; the controller does not, so that a name
+    stays one log line. A shape, so that a domain's fault (Envoy's rule) is the one a warning names first."""
+    name = host.get("name")
+    if isinstance(name, str) and syntax.envoy_header_safe(name):
+        return f"has a name with a NUL, CR or LF: {shown(name)}"
+    return None
+
+
 def _no_domain(host: Document) -> str | None:
     return None if host.get("domains") else "has no domain"
 
@@ -306,6 +332,7 @@ def _status(action: Document) -> str | None:
 ONEOF = "Gloo: a oneof, two would not parse"
 SHAPES: dict[str, tuple[Shape, ...]] = {
     "VirtualHost": (
+        Shape(_name_one_line, "the controller: a name is one log line"),
         Shape(_no_domain, "Envoy: VirtualHost.domains min_items 1"),
         Shape(_repeated_domain, "Envoy: unique domains, case-insensitively"),
     ),
