@@ -1,4 +1,4 @@
-"""The built-in strategies: the seed's host-header routing and path-prefix routing."""
+"""The built-in strategies: the seed's host-header routing, path-prefix routing, and HTTP to HTTPS redirects."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import re
 from collections.abc import Sequence
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field, StrictBool, StrictInt
 
 from proxycontroller.config import shown
 from proxycontroller.model.proxy import VirtualHost
 from proxycontroller.model.resources import Upstream
-from proxycontroller.translate.api import StrategyOptions, route_to, strategy, virtual_host
+from proxycontroller.translate.api import Skip, StrategyOptions, route_to, strategy, virtual_host
+from proxycontroller.translate.redirect import OptOutError, ResponseCode, https_redirect_route, opted_out
 from proxycontroller.translate.templates import DOMAIN_REFUSED, Template, TemplateError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -101,4 +102,32 @@ def path_prefix(upstreams: Sequence[Upstream], options: PathPrefixOptions) -> li
     return [virtual_host(options.name, options.domains, routes)] if routes else []
 
 
-BUILTIN_STRATEGIES = (host_header, path_prefix)
+class HttpsRedirectOptions(HostHeaderOptions):
+    # The status of the redirect: 301 (Envoy's default), 302, 303, 307 or 308.
+    response_code: ResponseCode = 301
+    # The port of the HTTPS listener when it is not 443: the redirect then names it.
+    https_port: StrictInt | None = Field(default=None, ge=1, le=65535)
+    # An upstream annotated proxycontroller.io/https-redirect: "false" is routed here as host-header routes it.
+    allow_opt_out: StrictBool = True
+
+
+@strategy("https-redirect", options=HttpsRedirectOptions)
+def https_redirect(upstream: Upstream, options: HttpsRedirectOptions) -> VirtualHost:
+    """One virtual host per upstream, domains as host-header makes them, answering every request with a
+    redirect to the same URL over https; an upstream that opts out is routed as host-header routes it."""
+    try:
+        stays = options.allow_opt_out and opted_out(upstream.metadata)
+    except OptOutError as exc:
+        raise Skip(str(exc)) from None
+    if stays:
+        routed: VirtualHost = host_header.function(upstream, options)
+        return routed
+    values = {"name": upstream.metadata.name, "namespace": upstream.metadata.namespace}
+    return virtual_host(
+        upstream.metadata.name,
+        [template.render(values) for template in options.templates],
+        [https_redirect_route(options.response_code, options.https_port)],
+    )
+
+
+BUILTIN_STRATEGIES = (host_header, path_prefix, https_redirect)
