@@ -150,5 +150,5 @@ def test_the_https_example_renders_a_redirecting_http_listener_and_a_tls_listene
     ]
     assert https["sslConfigurations"] == [{"secretRef": {"name": "petstore-tls", "namespace": "gloo-system"}}]
     assert https["httpListener"]["virtualHosts"] == [
-        {"name": name, "domains": [name], "routes": [single("gloo-system", name)]} for name in names
+        {"name": name, "domains": [name, f"{name}:8443"], "routes": [single("gloo-system", name)]} for name in names
     ]
