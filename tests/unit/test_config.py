@@ -67,7 +67,7 @@ def with_strategy(**settings: object) -> str:
         ),
         (
             with_strategy(kind="host-heder"),
-            f"{STRATEGY}.kind: unknown strategy 'host-heder'; known: host-header, path-prefix, plugin",
+            f"{STRATEGY}.kind: unknown strategy 'host-heder'; known: host-header, https-redirect, path-prefix, plugin",
         ),
         (
             "strategy: {domainTemplates: ['{nme}']}\n",  # the short form: the key as written there

@@ -142,7 +142,7 @@ def test_a_package_registers_a_strategy_under_the_entry_point_group(
     monkeypatch.syspath_prepend(str(PLUGINS))
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     found = StrategyRegistry.discover()
-    assert found.names == ("canary", "host-header", "path-prefix")
+    assert found.names == ("canary", "host-header", "https-redirect", "path-prefix")
     config = ControllerConfig.model_validate(
         {"proxies": [{"listeners": [{"strategies": [{"kind": "canary", "options": {"canaryWeight": 50}}]}]}]}
     )
