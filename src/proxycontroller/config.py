@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,8 +35,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from proxycontroller.model.documents import load_yaml
-from proxycontroller.model.limits import DEFAULT_LIMITS, InputLimits, InputTooLarge, read_bounded
+from proxycontroller.model.documents import DocumentError, read_yaml_file
+from proxycontroller.model.limits import InputLimits
 from proxycontroller.model.proxy import SslConfig
 
 ALL_NAMESPACES = "*"
@@ -482,17 +481,9 @@ def load_config(path: Path | None) -> ControllerConfig:
     if path is None:
         return ControllerConfig()
     try:
-        # The limits are inside the file itself: it is read within the default ones.
-        with open(path, "rb") as file:
-            raw = load_yaml(read_bounded(file, DEFAULT_LIMITS.max_file_bytes, "limits.maxFileBytes").decode("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    except InputTooLarge as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        raw = read_yaml_file(path)  # within the default limits: the file's own `limits` are inside it
+    except DocumentError as exc:
+        raise ConfigError(str(exc)) from exc
     if raw is None:
         return ControllerConfig()
     if not isinstance(raw, dict):

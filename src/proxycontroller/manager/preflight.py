@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx2
 import msgspec
-import yaml
 from lightkube import ALL_NS, ApiError, AsyncClient, ConfigError, KubeConfig, SingleConfig
 from lightkube.config.kubeconfig import DEFAULT_KUBECONFIG, SERVICE_ACCOUNT
 from lightkube.generic_resource import create_namespaced_resource
 
 from proxycontroller.manager.backends import BackendChoice
+from proxycontroller.model.documents import DocumentError, read_yaml_file
 from proxycontroller.model.resources import ResourceKind
 
 # Gloo's directory config source: the `config/` folder of the tree `gloo --dir` names, one folder per kind.
@@ -117,13 +117,9 @@ def load_kube_config(kubeconfig: Path | None, context: str | None) -> tuple[Sing
 def _from_file(path: Path, context: str | None) -> SingleConfig:
     where = f"kubeconfig {path}"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise StartupError(f"{where}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise StartupError(f"{where}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
-    except yaml.YAMLError as exc:
-        raise StartupError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from exc
+        raw = read_yaml_file(path)
+    except DocumentError as exc:
+        raise StartupError(f"kubeconfig {exc}") from exc
     if not isinstance(raw, dict):
         raise StartupError(f"{where}: expected a mapping at the top level, got {type(raw).__name__}")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -20,6 +21,7 @@ from proxycontroller.model.limits import (
     InputTooLarge,
     check_alias_expansion,
     may_hold_aliases,
+    read_bounded,
 )
 from proxycontroller.model.resources import UPSTREAM, Upstream
 
@@ -129,3 +131,19 @@ def load_yaml(text: str, limits: InputLimits = DEFAULT_LIMITS) -> Any:
     if may_hold_aliases(text):
         check_alias_expansion(document, limits.max_alias_nodes)
     return document
+
+
+def read_yaml_file(path: Path, limits: InputLimits = DEFAULT_LIMITS) -> Any:
+    """The one YAML document in a file the user names (a configuration, a kubeconfig), read within
+    `limits.max_file_bytes` and the alias bound. Raises DocumentError naming the file and what is wrong."""
+    try:
+        with open(path, "rb") as file:
+            return load_yaml(read_bounded(file, limits.max_file_bytes, "limits.maxFileBytes").decode("utf-8"), limits)
+    except OSError as exc:
+        raise DocumentError(str(path), None, f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DocumentError(str(path), None, f"not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
+    except InputTooLarge as exc:
+        raise DocumentError(str(path), None, str(exc)) from exc
+    except yaml.YAMLError as exc:
+        raise DocumentError(str(path), None, f"not valid YAML: {' '.join(str(exc).split())}") from exc
