@@ -152,7 +152,8 @@ def test_missing_path_and_bad_config_are_reported(tmp_path: Path) -> None:
         ),
         (
             "proxies: [{listeners: [{strategies: [{kind: canary}]}]}]",
-            "proxies[0].listeners[0].strategies[0].kind: unknown strategy 'canary'; known: host-header, https-redirect, path-prefix",
+            "proxies[0].listeners[0].strategies[0].kind: unknown strategy 'canary';"
+            " known: host-header, https-redirect, path-prefix",
         ),
         (
             "proxies: [{listeners: [{sslConfigurations: [{secretRef: {name: [tls]}}]}]}]",
