@@ -95,6 +95,31 @@ async def test_unchanged_input_and_gloo_status_updates_cause_no_write(harness: H
     assert harness.proxies.objects[PROXY_KEY].status == status
 
 
+async def test_a_pass_that_had_nothing_to_do_does_not_make_the_next_change_wait_for_the_quiet_window() -> None:
+    """Gloo writes its verdict into the Proxy after each of our writes: that pass computes and writes nothing,
+    so an upstream change right after it is still the first change after a quiet spell, reconciled at once."""
+    window = 1.0
+    slow = FAST.model_copy(update={"coalesce_window_seconds": window, "max_delay_seconds": 2 * window})
+    h = Harness(ControllerConfig(reconcile=slow))
+    await h.upstreams.create(kube_upstream("a"))
+    task = asyncio.create_task(h.engine.run())
+    try:
+        await h.eventually(lambda: PROXY_KEY in h.proxies.objects and h.names() == ["a"])
+        await asyncio.sleep(window * 1.2)  # quiet since that write
+        passes, writes = h.engine.health.passes, h.proxies.writes
+        status = NamespacedStatuses(statuses={"gloo-system": ResourceStatus(state=1, reported_by="gloo")})
+        await h.proxies.replace(h.proxies.objects[PROXY_KEY].model_copy(update={"status": status}))
+        await h.eventually(lambda: h.engine.health.passes > passes)  # the pass Gloo's write caused
+        assert h.proxies.writes == writes + 1  # Gloo's write only: that pass had nothing to do
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await h.upstreams.create(kube_upstream("b"))
+        await h.eventually(lambda: h.names() == ["a", "b"], within=3 * window)
+        assert time.monotonic() - started < window / 2
+    finally:
+        await cancel(task)
+
+
 async def test_drift_is_restored_and_a_deleted_proxy_recreated(harness: Harness) -> None:
     await harness.upstreams.create(kube_upstream("a"))
     await harness.eventually(lambda: PROXY_KEY in harness.proxies.objects)

@@ -139,7 +139,13 @@ class Engine:
         self._parts: dict[tuple[type[Resource], ObjectKey], Mapping[str, tuple[str, ...]]] = {}
         self._backoff = Backoff(settings.error_backoff_seconds, settings.error_backoff_cap_seconds)
         self.converged = asyncio.Event()  # set after a pass when no change arrived while it ran
+        # When the last pass that did something (computed desired objects, or wrote) ended: only such a pass
+        # opens a coalescing window. One that found nothing to do (Gloo's status write after ours) must not
+        # make the next input change wait.
         self._last_pass_end = float("-inf")
+        self._pass_did_work = False
+        self._snapshot: Snapshot | None = None  # the last snapshot handed to the logic
+        self._full_snapshot = True  # the next snapshot says nothing of what changed: the logic compares all
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -176,9 +182,11 @@ class Engine:
             tasks.create_task(self._loop())
 
     async def _periodic_resync(self) -> None:
-        # Level-triggered safety net: even if every event were lost, the state is re-checked this often.
+        # Level-triggered safety net: even if every event were lost, the state is re-checked this often, and
+        # the logic compares every input itself instead of trusting the caches' record of what changed.
         while True:
             await asyncio.sleep(self.settings.resync_period_seconds)
+            self._full_snapshot = True
             self.resync()
 
     async def _wait_for_burst_to_settle(self) -> None:
@@ -215,7 +223,8 @@ class Engine:
                 continue
             finally:
                 self.metrics.reconcile_time_seconds.labels(self.name).observe(time.perf_counter() - started)
-                self._last_pass_end = time.monotonic()
+                if self._pass_did_work:
+                    self._last_pass_end = time.monotonic()
             self._succeeded()
             if not self._dirty.is_set():
                 self.converged.set()  # what it wrote is what is wanted, and nothing changed meanwhile
@@ -256,6 +265,7 @@ class Engine:
         """One level-triggered pass: the desired objects (computed again only if an input changed), then
         create, update and delete until the outputs equal them."""
         self.health.passes += 1
+        self._pass_did_work = False
         desired = await self._compute_desired()
         result = PassResult(warnings=desired.warnings)
         wanted: set[tuple[type[Resource], ObjectKey]] = set()
@@ -265,6 +275,7 @@ class Engine:
         for kind, cache in self.output_caches.items():
             for stored in cache.items():
                 if (kind, stored.key) not in wanted and is_owned(stored, self.ownership):
+                    self._pass_did_work = True
                     await self._targets[kind].client.delete(stored.key)
                     cache.remove(stored.key, notify=False)
                     self.metrics.writes_total.labels("delete").inc()
@@ -280,7 +291,8 @@ class Engine:
         if not self._inputs_changed and self._desired is not None:
             return self._desired
         self._inputs_changed = False
-        snapshot = Snapshot.of(*(cache.items() for cache in self.input_caches.values()))
+        self._pass_did_work = True
+        snapshot = self._next_snapshot()
         started = time.perf_counter()
         try:
             desired = await self._caller.call(lambda: self.logic.desired(snapshot), self.settings.pass_timeout_seconds)
@@ -303,6 +315,20 @@ class Engine:
         log.debug("%s: desired objects computed in %.0f ms", self.name, (time.perf_counter() - started) * 1000)
         return desired
 
+    def _next_snapshot(self) -> Snapshot:
+        """The caches as they are, copied (one dict copy per kind), with the keys each touched since the last
+        snapshot: a logic that answered for that one needs to look at those keys only."""
+        objects = {kind: cache.copy() for kind, cache in self.input_caches.items()}
+        touched = {kind: cache.take_touched() for kind, cache in self.input_caches.items()}
+        previous = self._snapshot
+        if previous is None or self._full_snapshot:
+            snapshot = Snapshot.of_mappings(objects)
+            self._full_snapshot = False
+        else:
+            snapshot = previous.followed_by(objects, touched)
+        self._snapshot = snapshot
+        return snapshot
+
     def _stored_form(self, desired: DesiredObject) -> Resource:
         target = self._targets[desired.kind]
         annotations = None
@@ -323,6 +349,7 @@ class Engine:
                 if not self._may_write_over(current):
                     self._refuse_unreadable(desired, current, result)
                     return
+                self._pass_did_work = True
                 try:
                     written = await client.replace(_over_unreadable(wanted, current))
                 except (ConflictError, NotFoundError):
@@ -332,6 +359,7 @@ class Engine:
                 self._record_write(cache, written, desired, "update", result.updated, restored_from=current)
                 return
             if current is None:
+                self._pass_did_work = True
                 try:
                     written = await client.create(wanted)
                 except AlreadyExistsError:
@@ -351,6 +379,7 @@ class Engine:
             if not differs:
                 self._parts[(desired.kind, desired.key)] = desired.parts
                 return
+            self._pass_did_work = True
             try:
                 written = await client.replace(merge_for_write(current, wanted))
             except (ConflictError, NotFoundError):

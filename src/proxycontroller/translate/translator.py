@@ -1,21 +1,23 @@
-"""Snapshot in, proxy plans out: every configured Proxy, its listeners, and the strategies that fill them.
+"""Upstreams in, changes of proxy plans out: every configured Proxy, its listeners, and the strategies that fill them.
 
-A `Translator` belongs to one controller and remembers, per strategy, what each upstream gave last time:
-an upstream that did not change (the very same immutable object in the snapshot) is not translated again, so
-a pass costs what changed. The result depends on the snapshot and the configuration only.
+A `Translator` belongs to one controller and remembers, per strategy, what each upstream gave last time. It is
+told which upstreams may have changed and answers what each listener now gets from them: a per-upstream
+strategy runs again only for an upstream that is not the very same immutable object as before, a whole-set
+strategy only when one of the upstreams it sees changed, so a pass costs what changed. What it remembers
+changes only in `commit`, once the rest of the pass succeeded: a strategy that fails leaves it as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_left, insort
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from proxycontroller.config import ControllerConfig, ProxySettings
 from proxycontroller.model.proxy import Listener, SslConfig, VirtualHost
 from proxycontroller.model.resources import ObjectKey, Upstream
-from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.translate.api import Skip, sources_of
-from proxycontroller.translate.plan import ListenerPlan, ProxyPlan, SourcedVirtualHost
+from proxycontroller.translate.plan import SourcedVirtualHost
 from proxycontroller.translate.registry import ResolvedStrategy, StrategyRegistry
 from proxycontroller.translate.templates import TemplateError
 
@@ -23,8 +25,20 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "proxycontroller"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 
-# What one upstream gave a per-upstream strategy: its virtual hosts, or the reason it was skipped.
-_Outcome = tuple[SourcedVirtualHost, ...] | str
+# Where a listener's virtual hosts come from, in the order they are listed: the index of the strategy in the
+# listener, then the upstream's key (sorted by namespace, then name), or WHOLE for a whole-set strategy.
+Position = tuple[int, ObjectKey]
+WHOLE = ObjectKey("", "")
+
+# What one upstream gave a per-upstream strategy: its virtual hosts, or the reason it was skipped; and with
+# the upstream it was made from, as remembered.
+Outcome = tuple[SourcedVirtualHost, ...] | str
+Memo = tuple[Upstream, Outcome]
+# What a whole-set strategy made of the upstreams it saw: its virtual hosts and its skip warnings.
+WholeOutcome = tuple[tuple[SourcedVirtualHost, ...], tuple[str, ...]]
+# What changed for one strategy of a listener: a per-upstream one's new outcomes by upstream (None: the
+# upstream is gone), in key order; a whole-set one's new outcome, or None if it did not run again.
+StrategyChanges = dict[ObjectKey, Memo | None] | WholeOutcome | None
 
 
 class StrategyFailure(Exception):
@@ -41,6 +55,10 @@ class _ListenerBlueprint:
     def __init__(self, listener: Listener, strategies: tuple[ResolvedStrategy, ...]) -> None:
         self.listener = listener
         self.strategies = strategies
+        # Per strategy: a per-upstream one's outcome by upstream (with the upstream it was made from), or a
+        # whole-set one's last outcome.
+        self.each: list[dict[ObjectKey, Memo]] = [{} for _ in strategies]
+        self.whole: list[WholeOutcome] = [((), ()) for _ in strategies]
 
 
 class _ProxyBlueprint:
@@ -48,18 +66,27 @@ class _ProxyBlueprint:
         self.key = ObjectKey(settings.namespace, settings.name)
         self.namespaces = None if "*" in namespaces else frozenset(namespaces)
         self.listeners = listeners
+        self.sees_all = any(not s.strategy.each for listener in listeners for s in listener.strategies)
+        self.order: list[ObjectKey] = []  # the keys it routes, sorted: kept only if a whole-set strategy needs them
+
+
+class Translation:
+    """What one pass changes: `changes[proxy][listener][strategy]`. The translator remembers it once committed."""
+
+    def __init__(self, upstreams: Mapping[ObjectKey, Upstream]) -> None:
+        self.upstreams = upstreams
+        self.changes: list[list[list[StrategyChanges]]] = []
+        self.orders: list[tuple[_ProxyBlueprint, list[ObjectKey]]] = []  # for proxies with a whole-set strategy
 
 
 class Translator:
     """Resolves the configuration's strategies once (raising StrategyError naming the key), then translates
-    snapshots. Not thread-safe: the engine runs one translation at a time."""
+    changes. Not thread-safe: the engine runs one translation at a time."""
 
     def __init__(self, config: ControllerConfig, registry: StrategyRegistry) -> None:
         self.labels = managed_labels(config.instance)
         self._proxies = tuple(_blueprint(config, index, proxy, registry) for index, proxy in enumerate(config.proxies))
-        self._each_memo: dict[str, dict[ObjectKey, tuple[Upstream, _Outcome]]] = {}
-        self._all_memo: dict[str, tuple[tuple[Upstream, ...], tuple[SourcedVirtualHost, ...], tuple[str, ...]]] = {}
-        self._sorted: tuple[frozenset[ObjectKey], list[ObjectKey]] = (frozenset(), [])
+        self.upstreams: Mapping[ObjectKey, Upstream] = {}  # what the last committed translation saw
         # The strategy running now: read by the engine (another thread) to name a strategy past its budget.
         self.progress = "starting"
 
@@ -67,73 +94,109 @@ class Translator:
     def strategies(self) -> tuple[ResolvedStrategy, ...]:
         return tuple(s for proxy in self._proxies for listener in proxy.listeners for s in listener.strategies)
 
-    def translate(self, snapshot: Snapshot) -> tuple[list[ProxyPlan], list[str]]:
-        upstreams = snapshot.upstreams
-        keys = self._sorted_keys(upstreams)
-        warnings: list[str] = []
-        each_memo: dict[str, dict[ObjectKey, tuple[Upstream, _Outcome]]] = {}
-        all_memo: dict[str, tuple[tuple[Upstream, ...], tuple[SourcedVirtualHost, ...], tuple[str, ...]]] = {}
-        plans = []
+    @property
+    def plans(self) -> tuple[tuple[ObjectKey, tuple[Listener, ...]], ...]:
+        """Each Proxy's key and its listeners (without virtual hosts), in the configuration's order."""
+        return tuple((proxy.key, tuple(b.listener for b in proxy.listeners)) for proxy in self._proxies)
+
+    def translate(self, upstreams: Mapping[ObjectKey, Upstream], changed: Collection[ObjectKey]) -> Translation:
+        """What changes when the upstreams become `upstreams`, where only the `changed` keys may hold another
+        object than in the last committed translation (added, replaced or removed). Raises StrategyFailure."""
+        translation = Translation(upstreams)
+        keys = sorted(changed)
         for proxy in self._proxies:
-            selected = keys if proxy.namespaces is None else [k for k in keys if k.namespace in proxy.namespaces]
-            listeners = []
+            mine = keys if proxy.namespaces is None else [k for k in keys if k.namespace in proxy.namespaces]
+            per_listener: list[list[StrategyChanges]] = []
+            translation.changes.append(per_listener)
+            if not mine:
+                per_listener.extend([None] * len(b.strategies) for b in proxy.listeners)
+                continue
+            order = proxy.order
+            if proxy.sees_all:
+                order = _reordered(order, mine, upstreams)
+                translation.orders.append((proxy, order))
             for blueprint in proxy.listeners:
-                hosts: list[SourcedVirtualHost] = []
-                for resolved in blueprint.strategies:
+                found: list[StrategyChanges] = []
+                for position, resolved in enumerate(blueprint.strategies):
                     self.progress = f"running {resolved.describe()}"
                     if resolved.strategy.each:
-                        memo = self._each_memo.get(resolved.where, {})
-                        fresh = each_memo.setdefault(resolved.where, {})
-                        self._run_each(resolved, selected, upstreams, memo, fresh, hosts, warnings)
+                        found.append(_changes_each(resolved, blueprint.each[position], mine, upstreams))
                     else:
-                        chosen = tuple(upstreams[key] for key in selected)
-                        outcome = self._all_memo.get(resolved.where)
-                        if outcome is None or not _same_objects(outcome[0], chosen):
-                            made, skipped = _run_all(resolved, chosen)
-                            outcome = (chosen, made, skipped)
-                        all_memo[resolved.where] = outcome
-                        hosts.extend(outcome[1])
-                        warnings.extend(outcome[2])
-                listeners.append(ListenerPlan(blueprint.listener, tuple(hosts)))
-            plans.append(ProxyPlan(proxy.key, self.labels, tuple(listeners)))
-        self._each_memo, self._all_memo = each_memo, all_memo  # only what this snapshot still has
+                        found.append(_run_all(resolved, tuple(map(upstreams.__getitem__, order))))
+                per_listener.append(found)
         self.progress = "translated"
-        return plans, warnings
+        return translation
 
-    def _sorted_keys(self, upstreams: Mapping[ObjectKey, Upstream]) -> list[ObjectKey]:
-        """Sorted by namespace, then name; the sort is redone only when the set of keys changed."""
-        known, ordered = self._sorted
-        if upstreams.keys() != known:
-            ordered = sorted(upstreams)
-            self._sorted = (frozenset(ordered), ordered)
-        return ordered
+    def commit(self, translation: Translation) -> None:
+        """Remember what `translation` made: the next one is relative to it."""
+        for proxy, per_listener in zip(self._proxies, translation.changes, strict=True):
+            for blueprint, found in zip(proxy.listeners, per_listener, strict=True):
+                for position, changes in enumerate(found):
+                    if isinstance(changes, dict):
+                        memo = blueprint.each[position]
+                        memo.update(changes)  # type: ignore[arg-type]  # the None entries go next
+                        for key in [key for key, entry in changes.items() if entry is None]:
+                            del memo[key]
+                    elif changes is not None:
+                        blueprint.whole[position] = changes
+        for proxy, order in translation.orders:
+            proxy.order = order
+        self.upstreams = translation.upstreams
 
-    @staticmethod
-    def _run_each(
-        resolved: ResolvedStrategy,
-        keys: Sequence[ObjectKey],
-        upstreams: Mapping[ObjectKey, Upstream],
-        memo: dict[ObjectKey, tuple[Upstream, _Outcome]],
-        fresh: dict[ObjectKey, tuple[Upstream, _Outcome]],
-        hosts: list[SourcedVirtualHost],
-        warnings: list[str],
-    ) -> None:
-        for key in keys:
-            upstream = upstreams[key]
-            known = memo.get(key)
-            outcome = known[1] if known is not None and known[0] is upstream else _call_each(resolved, upstream)
-            fresh[key] = (upstream, outcome)
-            if isinstance(outcome, str):
-                warnings.append(outcome)
-            else:
-                hosts.extend(outcome)
+    def forget(self) -> None:
+        """Start over: the next translation is told every upstream as changed."""
+        for proxy in self._proxies:
+            proxy.order = []
+            for blueprint in proxy.listeners:
+                blueprint.each = [{} for _ in blueprint.strategies]
+                blueprint.whole = [((), ()) for _ in blueprint.strategies]
+        self.upstreams = {}
 
 
-def _same_objects(a: tuple[Upstream, ...], b: tuple[Upstream, ...]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+def _changes_each(
+    resolved: ResolvedStrategy,
+    memo: Mapping[ObjectKey, Memo],
+    keys: list[ObjectKey],
+    upstreams: Mapping[ObjectKey, Upstream],
+) -> dict[ObjectKey, Memo | None]:
+    """A per-upstream strategy's new outcomes for the `keys` (sorted) whose upstream is not the one it saw."""
+    changes: dict[ObjectKey, Memo | None] = {}
+    for key in keys:
+        upstream = upstreams.get(key)
+        known = memo.get(key)
+        if upstream is None:
+            if known is not None:
+                changes[key] = None
+        elif known is None or known[0] is not upstream:
+            changes[key] = (upstream, _call_each(resolved, upstream))
+    return changes
 
 
-def _call_each(resolved: ResolvedStrategy, upstream: Upstream) -> _Outcome:
+def _reordered(
+    order: list[ObjectKey], changed: list[ObjectKey], upstreams: Mapping[ObjectKey, Upstream]
+) -> list[ObjectKey]:
+    """`order` (sorted keys) after the `changed` keys (sorted) were added, replaced or removed: a new list."""
+    if len(changed) * 8 > len(order):
+        gone = {key for key in changed if key not in upstreams}
+        kept = [key for key in order if key not in gone] if gone else list(order)
+        added = [key for key in changed if key in upstreams and not _holds(order, key)]
+        return sorted(kept + added)  # two sorted runs: merged in linear time
+    order = list(order)
+    for key in changed:
+        present = _holds(order, key)
+        if key in upstreams and not present:
+            insort(order, key)
+        elif key not in upstreams and present:
+            del order[bisect_left(order, key)]
+    return order
+
+
+def _holds(order: list[ObjectKey], key: ObjectKey) -> bool:
+    at = bisect_left(order, key)
+    return at < len(order) and order[at] == key
+
+
+def _call_each(resolved: ResolvedStrategy, upstream: Upstream) -> Outcome:
     try:
         returned = resolved.strategy.function(upstream, resolved.options)
         returned = list(returned) if isinstance(returned, Iterator) else returned  # a generator runs here
@@ -147,9 +210,7 @@ def _call_each(resolved: ResolvedStrategy, upstream: Upstream) -> _Outcome:
     return tuple(_sourced(resolved, host, f"for Upstream {upstream.key}") for host in _iterable(resolved, hosts))
 
 
-def _run_all(
-    resolved: ResolvedStrategy, upstreams: tuple[Upstream, ...]
-) -> tuple[tuple[SourcedVirtualHost, ...], tuple[str, ...]]:
+def _run_all(resolved: ResolvedStrategy, upstreams: tuple[Upstream, ...]) -> WholeOutcome:
     try:
         returned = resolved.strategy.function(upstreams, resolved.options)
         items = list(_iterable(resolved, returned))

@@ -1,14 +1,18 @@
 """The logic the engine runs: snapshot in, desired Proxies (as canonical JSON bytes) and warnings out.
 
-Translate, then validate, then serialize by splicing: each virtual host is serialized once, when it is
-first seen, and a Proxy's spec is the listener envelopes with those bytes joined in, so a pass after one
-upstream changed serializes one virtual host, not the whole Proxy. The memos live in this object, one per
-controller, never in module globals.
+Translate, then validate, then serialize by splicing, each kept from pass to pass so that a pass costs what
+changed: the upstreams that differ from the last snapshot are found (from the snapshot's hint when it follows
+the last one, else by identity), only they are translated again, only the virtual hosts they make are checked
+and serialized, admission is decided again only where they can change it (`validate.admission`), and each
+listener keeps its admitted virtual hosts' bytes in order, so a Proxy's spec is one join. The result is the
+same as a fresh `ProxyLogic` would give for the snapshot. The memos live in this object, one per controller,
+never in module globals.
 """
 
 from __future__ import annotations
 
-from types import MappingProxyType
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from operator import attrgetter
 
 import msgspec
 
@@ -16,15 +20,16 @@ from proxycontroller.config import ControllerConfig
 from proxycontroller.model.canonical import CanonicalSpec, canonical_json
 from proxycontroller.model.desired import Desired, DesiredObject
 from proxycontroller.model.proxy import Listener, VirtualHost
-from proxycontroller.model.resources import StoredProxy, Upstream
+from proxycontroller.model.resources import ObjectKey, StoredProxy, Upstream
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.translate.plan import ListenerPlan, ProxyPlan, SourcedVirtualHost
 from proxycontroller.translate.registry import StrategyRegistry
-from proxycontroller.translate.translator import Translator
+from proxycontroller.translate.translator import WHOLE, Position, StrategyChanges, Translator
+from proxycontroller.validate.admission import Admission, Candidate
+from proxycontroller.validate.ordered import OrderedRuns, Place
 from proxycontroller.validate.rules import (
     Verdict,
     admit_listeners,
-    admit_virtual_hosts,
     check_virtual_host,
     direct_response_limit,
     proxy_where,
@@ -33,8 +38,11 @@ from proxycontroller.validate.rules import (
 _HOSTS_MARK = "\x00virtual-hosts\x00"  # stands for the joined virtual hosts in a listener's envelope
 _HOSTS_MARK_JSON = msgspec.json.encode(_HOSTS_MARK)
 
-# A virtual host, the canonical JSON of what is written of it, and what validation made of it on its own.
-_Serialized = tuple[VirtualHost, bytes, Verdict]
+# Past this share of a listener's positions changed, deciding admission anew costs less than deciding again
+# around each change.
+_REBUILD_SHARE = 4
+
+_name = attrgetter("name")
 
 
 class ProxyLogic:
@@ -45,7 +53,11 @@ class ProxyLogic:
 
     def __init__(self, config: ControllerConfig, registry: StrategyRegistry | None = None) -> None:
         self.translator = Translator(config, registry or StrategyRegistry.discover())
-        self._serialized: dict[int, _Serialized] = {}
+        self._proxies = tuple(
+            _ProxyState(key, listeners, self.translator.labels) for key, listeners in self.translator.plans
+        )
+        self._generation: object = None  # the last snapshot this logic answered for
+        self._desired: Desired | None = None
 
     @property
     def progress(self) -> str:
@@ -53,50 +65,213 @@ class ProxyLogic:
         return self.translator.progress
 
     def desired(self, snapshot: Snapshot) -> Desired:
-        plans, warnings = self.translator.translate(snapshot)
-        seen: dict[int, _Serialized] = {}
-        objects = tuple(self._proxy(plan, warnings, seen) for plan in plans)
-        self._serialized = seen  # forget the virtual hosts no longer made
-        return Desired(objects, tuple(warnings))
+        upstreams = snapshot.upstreams
+        changed = self._changed(snapshot, upstreams)
+        if changed or self._desired is None:
+            translation = self.translator.translate(upstreams, changed)  # may fail: nothing remembered yet
+            try:
+                self.translator.commit(translation)
+                for proxy, per_listener in zip(self._proxies, translation.changes, strict=True):
+                    proxy.update(per_listener)
+                self._desired = self._assemble()
+            except BaseException:
+                self._forget()  # a bug halfway through: the next pass starts over rather than build on it
+                raise
+        self._generation = snapshot.generation
+        assert self._desired is not None
+        return self._desired
 
-    def _proxy(self, plan: ProxyPlan, warnings: list[str], seen: dict[int, _Serialized]) -> DesiredObject:
+    def _changed(self, snapshot: Snapshot, upstreams: Mapping[ObjectKey, Upstream]) -> Collection[ObjectKey]:
+        """The keys whose upstream is not the very same object as in the last snapshot answered for."""
+        previous = self.translator.upstreams
+        hinted = snapshot.changed_since(self._generation, Upstream) if self._generation is not None else None
+        if hinted is not None:
+            changed = [key for key in hinted if previous.get(key) is not upstreams.get(key)]
+            added = sum(key not in previous for key in changed)
+            removed = sum(key not in upstreams for key in changed)
+            if len(previous) + added - removed == len(upstreams):  # a hint that missed an addition is not used
+                return changed
+        get = previous.get
+        changed = [key for key, upstream in upstreams.items() if get(key) is not upstream]
+        changed.extend(previous.keys() - upstreams.keys())
+        return changed
+
+    def _assemble(self) -> Desired:
+        warnings: list[str] = []
+        for proxy in self._proxies:
+            for listener in proxy.listeners:
+                warnings += listener.skips.values
+        for proxy in self._proxies:
+            warnings += proxy.warnings
+            for listener in proxy.served:
+                warnings += listener.admission.warnings.values
+        return Desired(tuple(proxy.desired() for proxy in self._proxies), tuple(warnings))
+
+    def _forget(self) -> None:
+        self.translator.forget()
+        self._proxies = tuple(_ProxyState(p.key, p.listener_models, p.labels) for p in self._proxies)
+        self._generation = None
+        self._desired = None
+
+
+class _ProxyState:
+    """One Proxy: its listeners' states, what validation says of its listeners, its last desired object."""
+
+    def __init__(self, key: ObjectKey, listeners: tuple[Listener, ...], labels: Mapping[str, str]) -> None:
+        self.key = key
+        self.labels = labels
+        self.listener_models = listeners
+        plan = ProxyPlan(key, labels, tuple(ListenerPlan(listener, ()) for listener in listeners))
         where = proxy_where(plan)
-        listeners = []
-        parts = {}
-        for listener_plan in admit_listeners(where, plan.listeners, warnings):
-            candidates = [(host, self._serialize(host, seen)) for host in listener_plan.virtual_hosts]
-            listener_where = f"{where} listener {listener_plan.listener.name!r}"
-            admitted = admit_virtual_hosts(
-                listener_where,
-                [(h, s[2]) for h, s in candidates],
-                warnings,
-                direct_response_limit(listener_plan.listener),
+        said: list[str] = []
+        served = {id(p.listener) for p in admit_listeners(where, plan.listeners, said)}
+        self.warnings = tuple(said)  # listeners left out: they depend on the configuration only
+        self.listeners = tuple(
+            _ListenerState(f"{where} listener {listener.name!r}", listener, id(listener) in served)
+            for listener in listeners
+        )
+        self.served = tuple(listener for listener in self.listeners if listener.served)
+        self._object: DesiredObject | None = None
+
+    def update(self, per_listener: Sequence[list[StrategyChanges]]) -> None:
+        for listener, found in zip(self.listeners, per_listener, strict=True):
+            if listener.update(found) and listener.served:
+                self._object = None
+
+    def desired(self) -> DesiredObject:
+        if self._object is None:
+            # One join of the whole spec: at 50k virtual hosts it is 10 MB, and each copy of it costs.
+            pieces = [b'{"listeners":[']
+            for index, listener in enumerate(self.served):
+                if index:
+                    pieces.append(b",")
+                pieces += listener.json_pieces()
+            pieces.append(b"]}")
+            parts = _Parts(
+                {listener.listener.name: list(listener.admission.admitted.values) for listener in self.served}
             )
-            listeners.append(_listener_json(listener_plan, [seen[id(h.virtual_host)][1] for h in admitted]))
-            parts[listener_plan.listener.name] = tuple(host.virtual_host.name for host in admitted)
-        spec = b'{"listeners":[' + b",".join(listeners) + b"]}"
-        return DesiredObject(StoredProxy, plan.key, plan.labels, CanonicalSpec(json=spec), MappingProxyType(parts))
-
-    def _serialize(self, host: SourcedVirtualHost, seen: dict[int, _Serialized]) -> _Serialized:
-        """By identity: the memo keeps the model alive, so an id is never reused while it is remembered."""
-        virtual_host = host.virtual_host
-        known = seen.get(id(virtual_host)) or self._serialized.get(id(virtual_host))
-        if known is None or known[0] is not virtual_host:
-            # Checked as the JSON Gloo reads, then that JSON written: nothing for a virtual host left out.
-            verdict = check_virtual_host(virtual_host)
-            data = b"" if verdict.document is None else canonical_json(verdict.document)
-            known = (virtual_host, data, verdict.kept())
-        seen[id(virtual_host)] = known
-        return known
+            spec = CanonicalSpec(json=b"".join(pieces))
+            self._object = DesiredObject(StoredProxy, self.key, self.labels, spec, parts)
+        return self._object
 
 
-def _listener_json(plan: ListenerPlan, hosts: list[bytes]) -> bytes:
-    """The listener's canonical JSON with the virtual hosts' bytes spliced in where the mark stands."""
-    envelope = msgspec.json.decode(_listener_envelope(plan.listener))
+class _Parts(Mapping[str, tuple[str, ...]]):
+    """The names of the virtual hosts each listener holds, made only when asked (for a log line when the
+    Proxy is written): a tuple of 50k names per pass would be work for nothing."""
+
+    def __init__(self, admitted: dict[str, list[Candidate]]) -> None:
+        self._admitted = admitted
+        self._names: dict[str, tuple[str, ...]] = {}
+
+    def __getitem__(self, listener: str) -> tuple[str, ...]:
+        names = self._names.get(listener)
+        if names is None:
+            names = self._names[listener] = tuple(map(_name, self._admitted[listener]))
+        return names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._admitted)
+
+    def __len__(self) -> int:
+        return len(self._admitted)
+
+
+class _ListenerState:
+    """A listener's virtual hosts by position, as the last pass left them; its admission; its JSON."""
+
+    def __init__(self, where: str, listener: Listener, served: bool) -> None:
+        self.where = where
+        self.listener = listener
+        self.served = served  # False: validation left the listener out; its virtual hosts are not written
+        self.body_limit = direct_response_limit(listener)
+        self.groups: dict[Position, tuple[Candidate, ...]] = {}
+        self.skips: OrderedRuns[str] = OrderedRuns()  # what translation left out, in order
+        self.admission = Admission(where)
+        self._before, self._after = _envelope(listener)
+        self._hosts: bytes | None = None  # the admitted virtual hosts' JSON, joined
+
+    def update(self, found: list[StrategyChanges]) -> bool:
+        """Take in what changed for each strategy (in order); True if anything did."""
+        count = sum(0 if changes is None else len(changes) if isinstance(changes, dict) else 1 for changes in found)
+        if not count:
+            return False
+        rebuild = count * _REBUILD_SHARE > len(self.groups)
+        first = not self.groups  # then the changes come in the listener's order, and so do the groups
+        removed: list[Candidate] = []
+        added: list[Candidate] = []
+        for strategy, changes in enumerate(found):
+            if isinstance(changes, dict):
+                for key, memo in changes.items():
+                    outcome = () if memo is None else memo[1]
+                    if isinstance(outcome, str):
+                        self._place((strategy, key), (), (outcome,), removed, added, rebuild)
+                    else:
+                        self._place((strategy, key), outcome, (), removed, added, rebuild)
+            elif changes is not None:
+                self._place((strategy, WHOLE), changes[0], changes[1], removed, added, rebuild)
+        if self.served:
+            self._hosts = None
+            if rebuild:
+                if not first:
+                    self.groups = {position: self.groups[position] for position in sorted(self.groups)}
+                self.admission.rebuild([candidate for candidates in self.groups.values() for candidate in candidates])
+            else:
+                self.admission.update(removed, added)
+        return True
+
+    def _place(
+        self,
+        position: Position,
+        hosts: tuple[SourcedVirtualHost, ...],
+        skipped: tuple[str, ...],
+        removed: list[Candidate],
+        added: list[Candidate],
+        rebuild: bool,
+    ) -> None:
+        """What `position` holds now: its virtual hosts (checked and serialized) and its skip warnings."""
+        if skipped or self.skips:  # nothing to say, and nothing said before: nothing to change
+            self.skips.put(position, skipped)
+        if not self.served:
+            return
+        before = self.groups.pop(position, ())
+        if not rebuild:
+            removed.extend(before)
+        if not hosts:
+            return
+        known = {id(c.host.virtual_host): c for c in before} if before else None
+        made = []
+        place: Place = position  # a first virtual host's place is its position: one tuple fewer per host
+        for index, host in enumerate(hosts):
+            if index:
+                place = (*position, index)
+            virtual_host = host.virtual_host
+            same = known.get(id(virtual_host)) if known else None
+            if same is not None and same.host.virtual_host is virtual_host:  # made again (whole-set): known
+                verdict, data = same.verdict, same.data
+            else:
+                verdict, data = _serialize(virtual_host)
+            made.append(Candidate(place, host, verdict, data, self.body_limit))
+        candidates = self.groups[position] = tuple(made)
+        if not rebuild:
+            added.extend(candidates)
+
+    def json_pieces(self) -> tuple[bytes, bytes, bytes]:
+        """The listener's canonical JSON in three pieces: its envelope around the admitted virtual hosts."""
+        if self._hosts is None:
+            self._hosts = b",".join(self.admission.data.values)
+        return self._before, self._hosts, self._after
+
+
+def _serialize(virtual_host: VirtualHost) -> tuple[Verdict, bytes]:
+    """What validation makes of the virtual host on its own, and the canonical JSON of what is written of it.
+    Checked as the JSON Gloo reads, then that JSON written: nothing for a virtual host left out."""
+    verdict = check_virtual_host(virtual_host)
+    return verdict.kept(), b"" if verdict.document is None else canonical_json(verdict.document)
+
+
+def _envelope(listener: Listener) -> tuple[bytes, bytes]:
+    """The listener's canonical JSON around its virtual hosts: what comes before the list and after it."""
+    envelope = msgspec.json.decode(listener.model_copy(update={"http_listener": None}).to_json_bytes())
     envelope["httpListener"] = {"virtualHosts": _HOSTS_MARK}
     before, _, after = canonical_json(envelope).partition(_HOSTS_MARK_JSON)
-    return before + b"[" + b",".join(hosts) + b"]" + after
-
-
-def _listener_envelope(listener: Listener) -> bytes:
-    return listener.model_copy(update={"http_listener": None}).to_json_bytes()
+    return before + b"[", b"]" + after

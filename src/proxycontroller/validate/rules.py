@@ -23,8 +23,8 @@ string may hold what is a table in fields.py.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
@@ -159,6 +159,50 @@ def one_line(text: str) -> str:
     return _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
+class Described(Protocol):
+    def describe(self) -> str: ...
+
+
+def admission_problem(verdict: Verdict, body_limit: int) -> str | None:
+    """What leaves a virtual host out whatever else its listener holds (None: nothing)."""
+    if verdict is CLEAN:  # the shared clean verdict: nearly every virtual host, checked in one comparison
+        return None
+    if verdict.problem is None and verdict.body_bytes > body_limit:
+        return (
+            f"has a direct response body of {verdict.body_bytes} bytes, more than the listener's limit of "
+            f"{body_limit} (Envoy: RouteConfiguration.max_direct_response_body_size_bytes)"
+        )
+    return verdict.problem
+
+
+def domain_fold(verdict: Verdict) -> Callable[[str], str]:
+    """How Envoy tells the virtual host's domains apart: case-insensitively, in ASCII (str.lower for the
+    clean verdict, whose domains are ASCII)."""
+    return str.lower if verdict is CLEAN else envoy_lower
+
+
+def contested(
+    virtual_host: VirtualHost,
+    domain_keys: Sequence[str],
+    owner_of_name: Mapping[str, Described],
+    owner_of_domain: Mapping[str, Described],
+) -> str | None:
+    """What an earlier virtual host of the listener already holds of this one's name and domains (folded,
+    `domain_keys`, in order); None: nothing."""
+    holder = owner_of_name.get(virtual_host.name)
+    if holder is not None:
+        return f"repeats the name of {holder.describe()}"
+    for domain, key in zip(virtual_host.domains or (), domain_keys, strict=True):
+        holder = owner_of_domain.get(key)
+        if holder is not None:
+            return f"claims domain {domain!r}, already served by {holder.describe()}"
+    return None
+
+
+def left_out(where: str, what: Described, problem: str) -> str:
+    return one_line(f"{where}: left out {what.describe()}: it {problem}")
+
+
 def admit_virtual_hosts(
     where: str,
     candidates: Sequence[tuple[SourcedVirtualHost, Verdict]],
@@ -166,40 +210,24 @@ def admit_virtual_hosts(
     body_limit: int = ENVOY_DEFAULT_BODY_LIMIT,
 ) -> list[SourcedVirtualHost]:
     """The candidates (each with its verdict) that the listener can hold, first come first served; a warning
-    for each one left out, and for each route left out of one admitted."""
+    for each one left out, and for each route left out of one admitted. The controller keeps these decisions
+    from pass to pass and takes them again only where a change can alter them (`validate.admission`, built
+    on the same helpers)."""
     owner_of_name: dict[str, SourcedVirtualHost] = {}
     owner_of_domain: dict[str, SourcedVirtualHost] = {}
     admitted = []
     for candidate, verdict in candidates:
         virtual_host = candidate.virtual_host
-        problem = None
-        fold: Callable[[str], str] = (
-            str.lower
-        )  # Envoy compares domains case-insensitively, in ASCII: for ASCII domains, str.lower
-        if verdict is not CLEAN:
-            fold = envoy_lower
-            problem = verdict.problem
-            if problem is None and verdict.body_bytes > body_limit:
-                problem = (
-                    f"has a direct response body of {verdict.body_bytes} bytes, more than the listener's limit of "
-                    f"{body_limit} (Envoy: RouteConfiguration.max_direct_response_body_size_bytes)"
-                )
+        problem = admission_problem(verdict, body_limit)
+        keys = list(map(domain_fold(verdict), virtual_host.domains or ())) if problem is None else []
         if problem is None:
-            holder = owner_of_name.get(virtual_host.name)
-            if holder is not None:
-                problem = f"repeats the name of {holder.describe()}"
-            else:
-                for domain in virtual_host.domains or ():
-                    holder = owner_of_domain.get(fold(domain))
-                    if holder is not None:
-                        problem = f"claims domain {domain!r}, already served by {holder.describe()}"
-                        break
+            problem = contested(virtual_host, keys, owner_of_name, owner_of_domain)
         if problem is not None:
-            warnings.append(one_line(f"{where}: left out {candidate.describe()}: it {problem}"))
+            warnings.append(left_out(where, candidate, problem))
             continue
         owner_of_name[virtual_host.name] = candidate
-        for domain in virtual_host.domains or ():
-            owner_of_domain[fold(domain)] = candidate
+        for key in keys:
+            owner_of_domain[key] = candidate
         if verdict.dropped:
             warnings.extend(one_line(f"{where}: {line}") for line in verdict.dropped)
         admitted.append(candidate)
