@@ -140,17 +140,28 @@ class _ProxyState:
 
     def desired(self) -> DesiredObject:
         if self._object is None:
-            # One join of the whole spec: at 50k virtual hosts it is 10 MB, and each copy of it costs.
-            pieces = [b'{"listeners":[']
-            for index, listener in enumerate(self.served):
-                if index:
-                    pieces.append(b",")
-                pieces += listener.json_pieces()
-            pieces.append(b"]}")
+            # The spec is 10 MB at 50k virtual hosts, and each copy of it costs: it is made in one join. The
+            # commas between virtual hosts are also those between listeners, so each listener's envelope is
+            # glued to its first and last virtual host, and one b",".join of the lot is the spec.
+            elements: list[bytes] = []
+            for listener in self.served:
+                before, after = listener.envelope
+                hosts = listener.admission.data.values
+                if not hosts:
+                    elements.append(before + after)
+                elif len(hosts) == 1:
+                    elements.append(before + hosts[0] + after)
+                else:
+                    elements.append(before + hosts[0])
+                    elements += hosts[1:-1]
+                    elements.append(hosts[-1] + after)
+            if elements:
+                elements[0] = b'{"listeners":[' + elements[0]
+                elements[-1] += b"]}"
+            spec = CanonicalSpec(json=b",".join(elements) if elements else b'{"listeners":[]}')
             parts = _Parts(
                 {listener.listener.name: list(listener.admission.admitted.values) for listener in self.served}
             )
-            spec = CanonicalSpec(json=b"".join(pieces))
             self._object = DesiredObject(StoredProxy, self.key, self.labels, spec, parts)
         return self._object
 
@@ -187,8 +198,7 @@ class _ListenerState:
         self.groups: dict[Position, tuple[Candidate, ...]] = {}
         self.skips: OrderedRuns[str] = OrderedRuns()  # what translation left out, in order
         self.admission = Admission(where)
-        self._before, self._after = _envelope(listener)
-        self._hosts: bytes | None = None  # the admitted virtual hosts' JSON, joined
+        self.envelope = _envelope(listener)  # its canonical JSON before and after its virtual hosts
 
     def update(self, found: list[StrategyChanges]) -> bool:
         """Take in what changed for each strategy (in order); True if anything did."""
@@ -210,7 +220,6 @@ class _ListenerState:
             elif changes is not None:
                 self._place((strategy, WHOLE), changes[0], changes[1], removed, added, rebuild)
         if self.served:
-            self._hosts = None
             if rebuild:
                 if not first:
                     self.groups = {position: self.groups[position] for position in sorted(self.groups)}
@@ -254,12 +263,6 @@ class _ListenerState:
         candidates = self.groups[position] = tuple(made)
         if not rebuild:
             added.extend(candidates)
-
-    def json_pieces(self) -> tuple[bytes, bytes, bytes]:
-        """The listener's canonical JSON in three pieces: its envelope around the admitted virtual hosts."""
-        if self._hosts is None:
-            self._hosts = b",".join(self.admission.data.values)
-        return self._before, self._hosts, self._after
 
 
 def _serialize(virtual_host: VirtualHost) -> tuple[Verdict, bytes]:
