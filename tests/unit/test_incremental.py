@@ -255,6 +255,18 @@ def test_a_status_write_keeps_the_spec_held_and_what_it_knows() -> None:
     assert cache.get(written.key).spec is other  # type: ignore[union-attr]
 
 
+def test_what_the_engine_wrote_is_held_as_written_also_when_the_watch_reported_it_first() -> None:
+    """The watch may report our write before the write returns: the object held must still be the written one,
+    whose spec knows its bytes, or the next comparison decompresses the whole spec."""
+    cache: ResourceCache[StoredProxy] = ResourceCache(StoredProxy)
+    ours = CanonicalSpec(json=b'{"listeners":[]}')
+    metadata = ObjectMeta(name="p", namespace="ns", resource_version="1")
+    cache.upsert(StoredProxy(metadata=metadata, spec=CanonicalSpec(compressed=ours.compressed)))  # the watch
+    written = StoredProxy(metadata=metadata, spec=ours)
+    cache.upsert(written, notify=False)
+    assert cache.get(written.key) is written
+
+
 def versioned(name: str, version: str) -> Upstream:
     upstream = kube_upstream(name)
     return upstream.model_copy(update={"metadata": upstream.metadata.model_copy(update={"resource_version": version})})

@@ -68,15 +68,16 @@ class ResourceCache(Generic[R]):
 
     def upsert(self, item: R, notify: bool = True) -> None:
         """`notify=False` for what the reader itself just wrote: it knows, and a pass to learn it is waste.
-        An equal object at the same resourceVersion is no change: the one held stays."""
+        A watch reporting an equal object at the same resourceVersion is no change: the one held stays. What
+        the reader wrote is held as written, also when the watch reported it first: it knows its spec's bytes."""
         key = item.key
         old = self._items.get(key)
         if old is item:
             return
-        if old is not None:
+        if old is not None and notify:
             if old.metadata.resource_version == item.metadata.resource_version and old == item:
                 return
-            if notify and _same_text(old.spec, item.spec):
+            if _same_text(old.spec, item.spec):
                 # A watch reports only the status or metadata changed (Gloo's verdict after our write): keep
                 # the spec held, and what it knows (a compressed spec's bytes: 100 ms to decode at 50k hosts).
                 item = item.model_copy(update={"spec": old.spec})
