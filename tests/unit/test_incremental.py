@@ -3,11 +3,13 @@ again only where a change can alter a decision, and the caches record what they 
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import proxycontroller as pc
@@ -25,6 +27,7 @@ from proxycontroller.translate.plan import SourcedVirtualHost
 from proxycontroller.translate.registry import StrategyRegistry
 from proxycontroller.translate.translator import StrategyFailure
 from proxycontroller.validate.admission import Admission, Candidate
+from proxycontroller.validate.deflated import compressed_text, deflate
 from proxycontroller.validate.desired import ProxyLogic
 from proxycontroller.validate.rules import CLEAN, Verdict, admit_virtual_hosts
 from tests.unit.factories import kube_upstream
@@ -199,6 +202,42 @@ def _hosts(desired: Desired) -> list[dict[str, Any]]:
     spec = desired.objects[0].spec.to_json_dict()
     hosts: list[dict[str, Any]] = spec["listeners"][0]["httpListener"]["virtualHosts"]
     return hosts
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=3000) | st.sampled_from([b"", b",", b"x" * 70_000]), max_size=8))
+def test_pieces_deflated_apart_make_one_zlib_stream_of_their_texts(texts: list[bytes]) -> None:
+    stream = base64.b64decode(compressed_text(deflate(text) for text in texts))
+    assert zlib.decompress(stream) == b"".join(texts)  # the checksum too, combined from the pieces'
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 9599), st.integers(1, 1100)), min_size=1, max_size=6))
+@example([(True, 0, 800), (True, 800, 400)])  # the first chunk grows past twice its size
+@example([(False, 0, 1100), (False, 1100, 1000), (True, 0, 3)])  # the first two emptied, then filled again
+def test_the_compressed_spec_kept_in_chunks_holds_the_spec_through_growth_and_emptied_ranges(
+    edits: list[tuple[bool, int, int]],
+) -> None:
+    """Runs of hundreds of upstreams added or removed at once in one place: chunks grow past twice their
+    size and are cut, others are emptied; the compressed form always decompresses to the spec."""
+    logic = counted_logic([])
+    cache = {u.key: u for u in (kube_upstream(f"svc-{i:04d}") for i in range(0, 9600, 4))}
+    snapshot = Snapshot.of_mappings({Upstream: dict(cache)})
+    logic.desired(snapshot)
+    for add, first, count in edits:
+        touched = set()
+        for i in range(first, min(first + count, 9600)):
+            upstream = kube_upstream(f"svc-{i:04d}")
+            touched.add(upstream.key)
+            if add:
+                cache[upstream.key] = upstream
+            else:
+                cache.pop(upstream.key, None)
+        snapshot = snapshot.followed_by({Upstream: dict(cache)}, {Upstream: touched})
+        (item,) = logic.desired(snapshot).objects
+        assert zlib.decompress(base64.b64decode(item.spec.compressed)) == item.spec.json
+    fresh = counted_logic([]).desired(Snapshot.of(cache.values()))
+    assert item.spec.json == fresh.objects[0].spec.json
 
 
 # -- snapshots and caches ---------------------------------------------------------------------------------------

@@ -54,6 +54,9 @@ class Admission:
         self.admitted: OrderedRuns[Candidate] = OrderedRuns()
         self.data: OrderedRuns[bytes] = OrderedRuns()  # the admitted candidates' JSON, for one join
         self.warnings: OrderedRuns[str] = OrderedRuns()
+        # Since the listener last asked (`take_changes`): all decided anew, or the places admitted or no longer.
+        self._rebuilt = False
+        self._touched: list[Place] = []
         self._names: dict[str, Candidate] = {}  # held by an admitted candidate
         self._domains: dict[str, Candidate] = {}
         # Candidates left out for what an earlier one holds, by each name and domain they claim: they are the
@@ -97,6 +100,14 @@ class Admission:
         self.admitted.reset(admitted_places, admitted)
         self.data.reset(list(admitted_places), data)
         self.warnings.reset(warning_places, warnings)
+        self._rebuilt, self._touched = True, []
+
+    def take_changes(self) -> tuple[bool, list[Place]]:
+        """Whether every decision was taken anew, else the places whose admitted virtual host came or went,
+        since the last call."""
+        changes = (self._rebuilt, self._touched)
+        self._rebuilt, self._touched = False, []
+        return changes
 
     def update(self, removed: Iterable[Candidate], added: Iterable[Candidate]) -> None:
         """`removed` are gone, `added` are new (each at a place no other candidate holds): decide again what
@@ -126,6 +137,7 @@ class Admission:
             if candidate.admitted:
                 self.admitted.put(candidate.place, (candidate,))
                 self.data.put(candidate.place, (candidate.data,))
+                self._touched.append(candidate.place)
             if said:
                 self.warnings.put(candidate.place, said)
 
@@ -193,6 +205,7 @@ class Admission:
                     del self._domains[domain]
             self.admitted.put(candidate.place, ())
             self.data.put(candidate.place, ())
+            self._touched.append(candidate.place)
         elif candidate.problem is None:
             _unlist(self._wanting_name, candidate.name, candidate)
             for domain in candidate.domains:

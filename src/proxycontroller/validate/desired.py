@@ -4,8 +4,10 @@ Translate, then validate, then serialize by splicing, each kept from pass to pas
 changed: the upstreams that differ from the last snapshot are found (from the snapshot's hint when it follows
 the last one, else by identity), only they are translated again, only the virtual hosts they make are checked
 and serialized, admission is decided again only where they can change it (`validate.admission`), and each
-listener keeps its admitted virtual hosts' bytes in order, so a Proxy's spec is one join. The result is the
-same as a fresh `ProxyLogic` would give for the snapshot. The memos live in this object, one per controller,
+listener keeps its admitted virtual hosts' bytes in order, so a Proxy's spec is one join, and Gloo's compressed
+form of it recompresses only the chunks of virtual hosts a change touched (`validate.deflated`; made whether
+or not the engine writes it compressed: ~0.5 ms a pass at 50k virtual hosts). The spec is the same as a fresh
+`ProxyLogic` would give for the snapshot. The memos live in this object, one per controller,
 never in module globals.
 """
 
@@ -17,7 +19,7 @@ from operator import attrgetter
 import msgspec
 
 from proxycontroller.config import ControllerConfig
-from proxycontroller.model.canonical import CanonicalSpec, canonical_json
+from proxycontroller.model.canonical import CanonicalSpec, canonical_json, compress
 from proxycontroller.model.desired import Desired, DesiredObject
 from proxycontroller.model.proxy import Listener, VirtualHost
 from proxycontroller.model.resources import ObjectKey, StoredProxy, Upstream
@@ -26,6 +28,7 @@ from proxycontroller.translate.plan import ListenerPlan, ProxyPlan, SourcedVirtu
 from proxycontroller.translate.registry import StrategyRegistry
 from proxycontroller.translate.translator import WHOLE, Position, StrategyChanges, Translator
 from proxycontroller.validate.admission import Admission, Candidate
+from proxycontroller.validate.deflated import Chunks, Deflated, compressed_text, deflate
 from proxycontroller.validate.ordered import OrderedRuns, Place
 from proxycontroller.validate.rules import (
     Verdict,
@@ -131,6 +134,15 @@ class _ProxyState:
             for listener in listeners
         )
         self.served = tuple(listener for listener in self.listeners if listener.served)
+        # What the spec holds around the listeners' virtual hosts, deflated once: per listener served, what
+        # comes before its first virtual host and after its last.
+        self._around = [
+            (
+                deflate((b'{"listeners":[' if index == 0 else b",") + listener.envelope[0]),
+                deflate(listener.envelope[1] + (b"]}" if index == len(self.served) - 1 else b"")),
+            )
+            for index, listener in enumerate(self.served)
+        ]
         self._object: DesiredObject | None = None
 
     def update(self, per_listener: Sequence[list[StrategyChanges]]) -> None:
@@ -158,12 +170,22 @@ class _ProxyState:
             if elements:
                 elements[0] = b'{"listeners":[' + elements[0]
                 elements[-1] += b"]}"
-            spec = CanonicalSpec(json=b",".join(elements) if elements else b'{"listeners":[]}')
+            json = b",".join(elements) if elements else b'{"listeners":[]}'
+            spec = CanonicalSpec(json=json, compressed=self._compressed() if elements else compress(json))
             parts = _Parts(
                 {listener.listener.name: list(listener.admission.admitted.values) for listener in self.served}
             )
             self._object = DesiredObject(StoredProxy, self.key, self.labels, spec, parts)
         return self._object
+
+    def _compressed(self) -> str:
+        """Gloo's compressed form of the spec, from the deflated pieces each listener keeps (`deflated`)."""
+        pieces: list[Deflated] = []
+        for listener, (before, after) in zip(self.served, self._around, strict=True):
+            pieces.append(before)
+            pieces += listener.deflated()
+            pieces.append(after)
+        return compressed_text(pieces)
 
 
 class _Parts(Mapping[str, tuple[str, ...]]):
@@ -199,6 +221,7 @@ class _ListenerState:
         self.skips: OrderedRuns[str] = OrderedRuns()  # what translation left out, in order
         self.admission = Admission(where)
         self.envelope = _envelope(listener)  # its canonical JSON before and after its virtual hosts
+        self.chunks = Chunks()  # its virtual hosts' JSON, deflated in chunks
 
     def update(self, found: list[StrategyChanges]) -> bool:
         """Take in what changed for each strategy (in order); True if anything did."""
@@ -263,6 +286,17 @@ class _ListenerState:
         candidates = self.groups[position] = tuple(made)
         if not rebuild:
             added.extend(candidates)
+
+    def deflated(self) -> list[Deflated]:
+        """The admitted virtual hosts' JSON (joined by commas) in deflated chunks; only what changed since the
+        last call is compressed again."""
+        admission, chunks = self.admission, self.chunks
+        rebuilt, touched = admission.take_changes()
+        if rebuilt:
+            chunks.reset(admission.data.places)
+        for place in touched:
+            chunks.touch(place)
+        return chunks.deflated(admission.data.places, admission.data.values)
 
 
 def _serialize(virtual_host: VirtualHost) -> tuple[Verdict, bytes]:

@@ -36,6 +36,11 @@ class OrderedRuns(Generic[V]):
         self.values[low:high] = values
         return True
 
+    @property
+    def places(self) -> list[Place]:
+        """The places of the values, in order (read-only for callers)."""
+        return self._places
+
     def reset(self, places: list[Place], values: list[V]) -> None:
         """All at once, from lists already in order (taken over, not copied)."""
         self._places, self.values = places, values
