@@ -71,13 +71,14 @@ class Watching:
     def port(self, key: ObjectKey) -> int | None:
         return port_of(self.cache.get(key))
 
-    async def eventually(self, condition: Callable[[], bool], what: str) -> None:
+    async def eventually(self, condition: Callable[[], bool], what: str, within: float | None = None) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.within
+        bound = self.within if within is None else within
+        deadline = loop.time() + bound
         while not condition():
             self.alive()
             if loop.time() > deadline:
-                pytest.fail(f"timed out after {self.within}s waiting for {what}; the cache holds {sorted(self.keys())}")
+                pytest.fail(f"timed out after {bound}s waiting for {what}; the cache holds {sorted(self.keys())}")
             await asyncio.sleep(0.02)
         self.alive()
 

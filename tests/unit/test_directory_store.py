@@ -7,7 +7,7 @@ fail with a message instead of flaking.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import json
 import logging
 import os
@@ -15,7 +15,6 @@ import re
 import shutil
 import stat
 import threading
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -24,10 +23,10 @@ from proxycontroller.model.documents import dump_yaml, load_yaml
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION, to_flat
 from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
 from proxycontroller.store.base import ResourceClient
-from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.directory import DirectoryClient, next_resource_version
 from proxycontroller.store.directory.codec import JSON_ABOVE_BYTES
 from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from tests.store.support import Watching, port_of, watching, with_labels, with_port
 from tests.unit.factories import kube_upstream
 
 NS = "gloo-system"
@@ -35,70 +34,18 @@ LOGGER = "proxycontroller.store.directory"
 SLOW = 3600.0  # a resync period that never comes during a test: what changes must come from the events
 
 
-class Watching:
-    """A running `watch` and its cache; `eventually` fails fast if the watch task dies."""
-
-    def __init__(self, client: DirectoryClient[Upstream], cache: ResourceCache[Upstream], task: asyncio.Task[None]):
-        self.client = client
-        self.cache = cache
-        self.task = task
-
-    def alive(self) -> None:
-        if self.task.done():
-            raise AssertionError(f"the watch stopped: {self.task.exception() if not self.task.cancelled() else ''}")
-
-    def port(self, name: str, namespace: str = NS) -> int | None:
-        upstream = self.cache.get(ObjectKey(namespace, name))
-        if upstream is None or upstream.spec.kube is None:
-            return None
-        return upstream.spec.kube.service_port
-
-    def has_port(self, name: str, port: int) -> Callable[[], bool]:
-        return lambda: self.port(name) == port
-
-    def names(self) -> set[str]:
-        return {str(u.key) for u in self.cache.items()}
-
-    async def eventually(self, condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while not condition():
-            self.alive()
-            if loop.time() > deadline:
-                pytest.fail(f"timed out after {within}s waiting for {what}; cache holds {sorted(self.names())}")
-            await asyncio.sleep(0.02)
-        self.alive()
+def names(w: Watching) -> set[str]:
+    """The watched cache's objects as `namespace/name`."""
+    return {str(upstream.key) for upstream in w.cache.items()}
 
 
-@contextlib.asynccontextmanager
-async def watching(
-    client: DirectoryClient[Upstream], namespaces: list[str] | None = None, labels: dict[str, str] | None = None
-) -> AsyncIterator[Watching]:
-    cache = ResourceCache(Upstream)
-    task = asyncio.create_task(client.watch(cache, namespaces, labels))
-    w = Watching(client, cache, task)
-    try:
-        await w.eventually(cache.synced.is_set, "the first list")
-        yield w
-        w.alive()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def has_port(w: Watching, name: str, expected: int) -> bool:
+    return port_in(w, name) == expected
 
 
-def port_of(upstream: Upstream | None) -> int | None:
-    return None if upstream is None or upstream.spec.kube is None else upstream.spec.kube.service_port
-
-
-def with_port(upstream: Upstream, port: int) -> Upstream:
-    assert upstream.spec.kube is not None
-    kube = upstream.spec.kube.model_copy(update={"service_port": port})
-    return upstream.model_copy(update={"spec": upstream.spec.model_copy(update={"kube": kube})})
-
-
-def with_labels(upstream: Upstream, labels: dict[str, str] | None) -> Upstream:
-    return upstream.model_copy(update={"metadata": upstream.metadata.model_copy(update={"labels": labels})})
+def port_in(w: Watching, name: str, namespace: str = NS) -> int | None:
+    """The port of the watched cache's upstream `name`, None if it holds none."""
+    return w.port(ObjectKey(namespace, name))
 
 
 def write_upstream_file(root: Path, name: str, port: int, namespace: str = NS, suffix: str = ".yaml") -> Path:
@@ -283,8 +230,8 @@ async def test_yml_files_are_read_and_rewritten_as_yaml(client: DirectoryClient[
     key = ObjectKey(NS, "legacy")
     read = await client.get(key)
     assert read is not None
-    async with watching(client) as w:
-        await w.eventually(lambda: w.port("legacy") == 8080, "the .yml file in the cache")
+    async with watching(client, None) as w:
+        await w.eventually(lambda: port_in(w, "legacy") == 8080, "the .yml file in the cache")
 
     with pytest.raises(AlreadyExistsError):
         await client.create(kube_upstream("legacy"))
@@ -306,8 +253,8 @@ async def test_when_both_suffixes_exist_yaml_wins_and_yml_is_reported(
     assert got is not None
     assert got.spec.kube is not None
     assert got.spec.kube.service_port == 1111
-    async with watching(client) as w:
-        await w.eventually(lambda: w.port("svc") == 1111, "the .yaml version")
+    async with watching(client, None) as w:
+        await w.eventually(lambda: port_in(w, "svc") == 1111, "the .yaml version")
         assert any("names the same object" in m for m in warnings_about(caplog, yml))
 
 
@@ -399,35 +346,35 @@ async def test_the_reader_does_catch_a_write_in_place(tmp_path: Path) -> None:
 async def test_watch_lists_then_follows_writes_edits_and_deletions(client: DirectoryClient[Upstream]) -> None:
     write_upstream_file(client.root, "a", 1)
     write_upstream_file(client.root, "b", 2, namespace="other")
-    async with watching(client) as w:
-        assert w.names() == {f"{NS}/a", "other/b"}
+    async with watching(client, None) as w:
+        assert names(w) == {f"{NS}/a", "other/b"}
 
         created = await client.create(kube_upstream("c", port=3))
-        await w.eventually(lambda: w.port("c") == 3, "our own create")
+        await w.eventually(lambda: port_in(w, "c") == 3, "our own create")
 
         write_upstream_file(client.root, "a", 11)  # edited in place by someone else, version unchanged
-        await w.eventually(lambda: w.port("a") == 11, "an edit behind the store's back")
+        await w.eventually(lambda: port_in(w, "a") == 11, "an edit behind the store's back")
 
         os.unlink(client.directory / "other" / "b.yaml")
-        await w.eventually(lambda: "other/b" not in w.names(), "a file deleted behind the store's back")
+        await w.eventually(lambda: "other/b" not in names(w), "a file deleted behind the store's back")
 
         await client.delete(created.key)
-        await w.eventually(lambda: w.names() == {f"{NS}/a"}, "our own delete")
+        await w.eventually(lambda: names(w) == {f"{NS}/a"}, "our own delete")
 
 
 async def test_files_in_a_new_namespace_directory_are_seen(
     client: DirectoryClient[Upstream], caplog: pytest.LogCaptureFixture
 ) -> None:
     write_upstream_file(client.root, "a", 1)
-    async with watching(client) as w:
+    async with watching(client, None) as w:
         # Written right after the mkdir, before inotify watches the new directory: no event of their own.
         for i in range(5):
             write_upstream_file(client.root, f"svc-{i}", i, namespace="fresh")
-        await w.eventually(lambda: len(w.names()) == 6, "all files of the new namespace")
+        await w.eventually(lambda: len(names(w)) == 6, "all files of the new namespace")
 
         # Renamed, the directory's files no longer agree with their metadata: they go, and each is reported.
         os.rename(client.directory / "fresh", client.directory / "renamed")
-        await w.eventually(lambda: w.names() == {f"{NS}/a"}, "the files of the renamed namespace gone")
+        await w.eventually(lambda: names(w) == {f"{NS}/a"}, "the files of the renamed namespace gone")
         await w.eventually(
             lambda: all(warnings_about(caplog, client.directory / "renamed" / f"svc-{i}.yaml") for i in range(5)),
             "a warning for each file of the renamed namespace",
@@ -436,23 +383,23 @@ async def test_files_in_a_new_namespace_directory_are_seen(
 
 async def test_watch_waits_for_a_root_that_does_not_exist_yet(tmp_path: Path) -> None:
     client = DirectoryClient(Upstream, tmp_path / "not" / "yet", resync_period=SLOW)
-    async with watching(client) as w:
-        assert w.names() == set()
+    async with watching(client, None) as w:
+        assert names(w) == set()
         write_upstream_file(client.root, "a", 1)  # mkdir -p, then the file
-        await w.eventually(lambda: w.port("a") == 1, "a file under the root created after the watch started")
+        await w.eventually(lambda: port_in(w, "a") == 1, "a file under the root created after the watch started")
         await client.create(kube_upstream("b"))
-        await w.eventually(lambda: w.names() == {f"{NS}/a", f"{NS}/b"}, "a file written through the client")
+        await w.eventually(lambda: names(w) == {f"{NS}/a", f"{NS}/b"}, "a file written through the client")
 
 
 async def test_watch_survives_the_directory_being_removed_and_recreated(client: DirectoryClient[Upstream]) -> None:
     write_upstream_file(client.root, "a", 1)
-    async with watching(client) as w:
+    async with watching(client, None) as w:
         shutil.rmtree(client.root)
-        await w.eventually(lambda: w.names() == set(), "everything gone with the directory")
+        await w.eventually(lambda: names(w) == set(), "everything gone with the directory")
         write_upstream_file(client.root, "b", 2)
-        await w.eventually(lambda: w.names() == {f"{NS}/b"}, "the recreated directory's file")
+        await w.eventually(lambda: names(w) == {f"{NS}/b"}, "the recreated directory's file")
         write_upstream_file(client.root, "c", 3)
-        await w.eventually(lambda: w.names() == {f"{NS}/b", f"{NS}/c"}, "changes in the recreated directory")
+        await w.eventually(lambda: names(w) == {f"{NS}/b", f"{NS}/c"}, "changes in the recreated directory")
 
 
 async def test_watch_selects_namespaces_and_labels(client: DirectoryClient[Upstream]) -> None:
@@ -464,24 +411,24 @@ async def test_watch_selects_namespaces_and_labels(client: DirectoryClient[Upstr
     ]:
         await client.create(with_labels(kube_upstream(name, namespace), labels))
     async with watching(client, namespaces=[NS], labels={"team": "x"}) as w:
-        assert w.names() == {f"{NS}/in"}
+        assert names(w) == {f"{NS}/in"}
         relabelled = await client.get(ObjectKey(NS, "wrong-label"))
         assert relabelled is not None
         await client.replace(with_labels(relabelled, {"team": "x"}))
-        await w.eventually(lambda: w.names() == {f"{NS}/in", f"{NS}/wrong-label"}, "a relabelled object")
+        await w.eventually(lambda: names(w) == {f"{NS}/in", f"{NS}/wrong-label"}, "a relabelled object")
         await client.create(kube_upstream("later", "other"))
         dropped = await client.get(ObjectKey(NS, "in"))
         assert dropped is not None
         await client.replace(with_labels(dropped, None))
-        await w.eventually(lambda: w.names() == {f"{NS}/wrong-label"}, "an object losing its label")
+        await w.eventually(lambda: names(w) == {f"{NS}/wrong-label"}, "an object losing its label")
 
 
 async def test_our_temp_files_are_ignored(client: DirectoryClient[Upstream], caplog: pytest.LogCaptureFixture) -> None:
     write_upstream_file(client.root, "a", 1)
     temp = client.directory / NS / ".a.yaml.x1y2z3.tmp"
     temp.write_text("metadata: {name: a, namesp")  # a write in progress
-    async with watching(client) as w:
-        assert w.names() == {f"{NS}/a"}
+    async with watching(client, None) as w:
+        assert names(w) == {f"{NS}/a"}
     assert warnings_about(caplog, temp) == []
 
 
@@ -511,21 +458,21 @@ async def test_malformed_files_are_reported_skipped_and_picked_up_once_fixed(
     for name, (text, _) in broken.items():
         (namespace_dir / f"{name}.yaml").write_bytes(text.encode("utf-8", "surrogateescape"))
 
-    async with watching(client) as w:
-        assert w.names() == {f"{NS}/good"}  # the rest of the tree still loads
+    async with watching(client, None) as w:
+        assert names(w) == {f"{NS}/good"}  # the rest of the tree still loads
         for name, (_, problem) in broken.items():
             messages = warnings_about(caplog, namespace_dir / f"{name}.yaml")
             assert len(messages) == 1, f"{name}: {messages}"
             assert problem in messages[0]
 
         write_upstream_file(client.root, "half", 5)  # the writer finished
-        await w.eventually(lambda: w.port("half") == 5, "the fixed file")
+        await w.eventually(lambda: port_in(w, "half") == 5, "the fixed file")
         (namespace_dir / "half.yaml").write_text(VALID_BUT_TRUNCATED)  # half-written again, after a valid version
         await w.eventually(lambda: len(warnings_about(caplog, namespace_dir / "half.yaml")) == 2, "the new warning")
         # Like every store, an object it cannot read now keeps no older reading in the cache.
-        await w.eventually(lambda: w.port("half") is None, "the unreadable version dropped from the cache")
+        await w.eventually(lambda: port_in(w, "half") is None, "the unreadable version dropped from the cache")
         write_upstream_file(client.root, "half", 6)
-        await w.eventually(lambda: w.port("half") == 6, "the fixed file again")
+        await w.eventually(lambda: port_in(w, "half") == 6, "the fixed file again")
         assert any("valid again" in r.getMessage() for r in caplog.records)
 
     with pytest.raises(StoreError, match=re.escape("empty.yaml: empty file")):
@@ -544,8 +491,8 @@ async def test_a_file_whose_metadata_disagrees_with_its_path_is_skipped(
     elsewhere = namespace_dir / "moved.yaml"
     elsewhere.write_text(dump_yaml(to_flat(kube_upstream("moved", namespace="other"))))
 
-    async with watching(client) as w:
-        assert w.names() == set()
+    async with watching(client, None) as w:
+        assert names(w) == set()
     assert "its metadata names gloo-system/a but its path says gloo-system/copy" in warnings_about(caplog, copied)[0]
     assert "bare with no namespace" in warnings_about(caplog, no_namespace)[0]
     assert "names other/moved" in warnings_about(caplog, elsewhere)[0]
@@ -565,10 +512,10 @@ async def test_resync_catches_unreported_changes_and_problems_are_logged_once(
     broken = client.directory / NS / "broken.yaml"
     broken.write_text(VALID_BUT_TRUNCATED)
 
-    async with watching(client) as w:
-        for port in (2, 3, 4):  # each one needs another resync
-            outside.write_text(dump_yaml(to_flat(kube_upstream("a", port=port))))
-            await w.eventually(w.has_port("a", port), f"port {port} through a resync")
+    async with watching(client, None) as w:
+        for expected in (2, 3, 4):  # each one needs another resync
+            outside.write_text(dump_yaml(to_flat(kube_upstream("a", port=expected))))
+            await w.eventually(functools.partial(has_port, w, "a", expected), f"port {expected} through a resync")
     assert len(warnings_about(caplog, broken)) == 1, "reported again on a resync that found the same version"
 
 
@@ -577,7 +524,7 @@ async def test_the_gloo_sample_upstream_loads(
 ) -> None:
     (client.directory / NS).mkdir(parents=True)
     shutil.copy(gloo_petstore_upstream_file, client.directory / NS / "petstore.yml")
-    async with watching(client) as w:
+    async with watching(client, None) as w:
         petstore = w.cache.get(ObjectKey(NS, "petstore"))
         assert petstore is not None
         assert petstore.spec.static is not None
@@ -629,17 +576,17 @@ async def test_the_watch_takes_what_this_client_wrote_without_reading_it_again(
     client: DirectoryClient[Upstream], tmp_path: Path
 ) -> None:
     other_writer = DirectoryClient(Upstream, client.root, resync_period=SLOW)
-    async with watching(client) as w:
+    async with watching(client, None) as w:
         created = await client.create(kube_upstream("ours", port=1))
-        await w.eventually(lambda: w.port("ours") == 1, "our create")
+        await w.eventually(lambda: port_in(w, "ours") == 1, "our create")
         assert w.cache.get(created.key) is created  # the very object written, not a reading of the file
 
         replaced = await client.replace(with_port(created, 2))
-        await w.eventually(lambda: w.port("ours") == 2, "our replace")
+        await w.eventually(lambda: port_in(w, "ours") == 2, "our replace")
         assert w.cache.get(created.key) is replaced
 
         theirs = await other_writer.create(kube_upstream("theirs", port=3))
-        await w.eventually(lambda: w.port("theirs") == 3, "another client's create")
+        await w.eventually(lambda: port_in(w, "theirs") == 3, "another client's create")
         read = w.cache.get(theirs.key)
         assert read is not theirs  # read from the file: this client did not write it
         assert read == theirs
@@ -647,5 +594,5 @@ async def test_the_watch_takes_what_this_client_wrote_without_reading_it_again(
         # Someone rewrites our file in place: it is no longer the file we wrote, so it is read.
         path = client.path_for(created.key)
         path.write_text(dump_yaml(to_flat(with_port(replaced, 44))))
-        await w.eventually(lambda: w.port("ours") == 44, "a rewrite of our file by someone else")
+        await w.eventually(lambda: port_in(w, "ours") == 44, "a rewrite of our file by someone else")
         assert w.cache.get(created.key) is not replaced

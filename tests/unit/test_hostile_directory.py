@@ -31,9 +31,10 @@ from proxycontroller.store.errors import ConflictError, UnreadableError
 from proxycontroller.testing.servers.controller import controller_process
 from proxycontroller.testing.servers.processes import ManagedProcess
 from proxycontroller.translate.translator import managed_labels
+from tests.store.support import watching
 from tests.unit.directory_mode import NAMESPACE, get, proxy_path, upstream_path, wait_for, write_upstream
 from tests.unit.factories import kube_upstream
-from tests.unit.test_directory_store import SLOW, warnings_about, watching, write_upstream_file
+from tests.unit.test_directory_store import SLOW, names, port_in, warnings_about, write_upstream_file
 
 KiB, MiB = 1024, 1024 * 1024
 SMALL = InputLimits(max_file_bytes=64 * KiB, max_alias_nodes=1000)
@@ -97,8 +98,8 @@ async def test_a_file_over_the_byte_limit_is_reported_naming_the_limit_and_never
 
     tracemalloc.start()
     try:
-        async with watching(client) as w:
-            assert w.names() == {f"{NAMESPACE}/good"}
+        async with watching(client, None) as w:
+            assert names(w) == {f"{NAMESPACE}/good"}
             (warning,) = warnings_about(caplog, huge)
             assert limit_said in warning
             with pytest.raises(UnreadableError, match="huge") as info:
@@ -106,12 +107,12 @@ async def test_a_file_over_the_byte_limit_is_reported_naming_the_limit_and_never
             peak = tracemalloc.get_traced_memory()[1]
             # Other changes, and the same file found again, are no news.
             write_upstream_file(client.root, "later", 2)
-            await w.eventually(lambda: w.port("later") == 2, "a file written after it")
+            await w.eventually(lambda: port_in(w, "later") == 2, "a file written after it")
             assert len(warnings_about(caplog, huge)) == 1
             # Cut down to size, it is read.
             huge.unlink()
             write_upstream_file(client.root, "huge", 3)
-            await w.eventually(lambda: w.port("huge") == 3, "the file within the limit")
+            await w.eventually(lambda: port_in(w, "huge") == 3, "the file within the limit")
     finally:
         tracemalloc.stop()
     assert peak < 4 * MiB, f"{peak} bytes allocated: the file was read"
@@ -140,14 +141,14 @@ async def test_an_alias_bomb_is_reported_naming_the_limit_and_the_watch_goes_on(
     client: DirectoryClient[Upstream], caplog: pytest.LogCaptureFixture
 ) -> None:
     write_upstream_file(client.root, "good", 1)
-    async with watching(client) as w:
+    async with watching(client, None) as w:
         bomb = upstream_path(client.root, "bomb")
         put(bomb, alias_bomb("bomb").encode())
         await w.eventually(lambda: len(warnings_about(caplog, bomb)) == 1, "a warning naming the file", within=5)
         assert "beyond the limit of 1000 added nodes (limits.maxAliasNodes)" in warnings_about(caplog, bomb)[0]
         write_upstream_file(client.root, "after", 2)
-        await w.eventually(lambda: w.port("after") == 2, "a file written after the bomb", within=5)
-        assert w.names() == {f"{NAMESPACE}/good", f"{NAMESPACE}/after"}
+        await w.eventually(lambda: port_in(w, "after") == 2, "a file written after the bomb", within=5)
+        assert names(w) == {f"{NAMESPACE}/good", f"{NAMESPACE}/after"}
     with pytest.raises(UnreadableError, match=r"limits\.maxAliasNodes") as info:
         await client.get(ObjectKey(NAMESPACE, "bomb"))
     assert info.value.labels is None  # not expanded, so not read: its owner cannot be told
@@ -163,11 +164,11 @@ async def test_json_nested_past_the_parsers_stack_is_reported_and_the_watch_goes
         deep,
         b'{"metadata": {"name": "deep", "namespace": "gloo-system"}, "static": ' + b"[" * 5000 + b"]" * 5000 + b"}",
     )
-    async with watching(client) as w:
-        assert w.names() == {f"{NAMESPACE}/good"}
+    async with watching(client, None) as w:
+        assert names(w) == {f"{NAMESPACE}/good"}
         assert "nested too deeply" in warnings_about(caplog, deep)[0]
         write_upstream_file(client.root, "after", 2)
-        await w.eventually(lambda: w.port("after") == 2, "a file written after it")
+        await w.eventually(lambda: port_in(w, "after") == 2, "a file written after it")
 
 
 @pytest.mark.parametrize(
