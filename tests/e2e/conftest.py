@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from proxycontroller.testing.servers.gloo import Gloo, GlooBuildError, build_gloo, start_gloo_directory
+from proxycontroller.testing.servers.gloo import (
+    Gloo,
+    GlooBuildError,
+    ProxyState,
+    ProxyStatus,
+    build_gloo,
+    start_gloo_directory,
+    wait_for_proxy_status,
+)
 from proxycontroller.testing.servers.petstore import start_petstore
+from proxycontroller.testing.servers.processes import ManagedProcess
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +61,15 @@ def run_with_fresh_gloo(
                 crashed.append(str(gloo.process.log_path))
                 warnings.warn(f"Gloo crashed (its own panic, see {gloo.process.log_path}); trying again", stacklevel=1)
     pytest.fail(f"Gloo crashed with its known panic on all {attempts} attempts: {crashed}")
+
+
+def wait_until_gloo_accepts(gloo: Gloo, controller: ManagedProcess, proxy_name: str = "my-cool-proxy") -> ProxyStatus:
+    """Gloo's verdict Accepted on the controller's Proxy file; on a timeout the test fails with both logs."""
+    try:
+        return wait_for_proxy_status(
+            gloo.tree.proxy_path(proxy_name), states=(ProxyState.ACCEPTED,), timeout=60, alive=gloo.process.running
+        )
+    except TimeoutError as error:
+        raise AssertionError(
+            f"{error}\n--- controller:\n{controller.log_tail()}\n--- gloo:\n{gloo.process.log_tail()}"
+        ) from None

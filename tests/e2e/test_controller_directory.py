@@ -14,7 +14,7 @@ from proxycontroller.testing.servers.gloo import Gloo, ProxyState, wait_for_prox
 from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import get, wait_for_status
-from tests.e2e.conftest import run_with_fresh_gloo
+from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
 
 pytestmark = pytest.mark.e2e
 
@@ -43,14 +43,7 @@ def seeds_curl(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
         _,
     ):
         proxy_file = gloo.tree.proxy_path("my-cool-proxy")
-        try:
-            verdict = wait_for_proxy_status(
-                proxy_file, states=(ProxyState.ACCEPTED,), timeout=60, alive=gloo.process.running
-            )
-        except TimeoutError as error:
-            raise AssertionError(
-                f"{error}\n--- controller:\n{controller.log_tail()}\n--- gloo:\n{gloo.process.log_tail()}"
-            ) from None
+        verdict = wait_until_gloo_accepts(gloo, controller)
         assert verdict.reported_by == "gloo"
         with start_envoy(tmp_path / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
             try:

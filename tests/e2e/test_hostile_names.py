@@ -19,7 +19,7 @@ from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import wait_for_status
 from proxycontroller.validate import syntax
-from tests.e2e.conftest import run_with_fresh_gloo
+from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
 from tests.e2e.test_controller_directory import PETSTORE, SECOND, static_upstream
 from tests.unit.test_envoy_rules import RE2_ACCEPTS, RE2_REFUSES
 
@@ -70,14 +70,7 @@ def hostile_name(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
         _,
     ):
         proxy_file = gloo.tree.proxy_path("my-cool-proxy")
-        try:
-            verdict = wait_for_proxy_status(
-                proxy_file, states=(ProxyState.ACCEPTED,), timeout=60, alive=gloo.process.running
-            )
-        except TimeoutError as error:
-            raise AssertionError(
-                f"{error}\n--- controller:\n{controller.log_tail()}\n--- gloo:\n{gloo.process.log_tail()}"
-            ) from None
+        verdict = wait_until_gloo_accepts(gloo, controller)
         assert verdict.reported_by == "gloo"
         with start_envoy(tmp_path / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
             try:

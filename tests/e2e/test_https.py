@@ -20,11 +20,11 @@ import pytest
 
 from proxycontroller.testing.servers.controller import controller_process
 from proxycontroller.testing.servers.envoy import Envoy, start_envoy
-from proxycontroller.testing.servers.gloo import Gloo, ProxyState, wait_for_proxy_status, write_resource
+from proxycontroller.testing.servers.gloo import Gloo, write_resource
 from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.translate.redirect import OPT_OUT_ANNOTATION
-from tests.e2e.conftest import run_with_fresh_gloo
+from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
 from tests.e2e.test_controller_directory import PETSTORE, SECOND, static_upstream
 
 pytestmark = pytest.mark.e2e
@@ -154,17 +154,7 @@ def serving_https(gloo: Gloo, petstore_port: int, work_dir: Path) -> Iterator[tu
     ports = Ports(redirect=free_port(), redirect_to_tls=free_port(), tls=free_port())
     backend = ["--config-dir", str(gloo.tree.config_dir)]
     with controller_process(work_dir / "controller", backend, https_config(ports)) as (controller, _):
-        try:
-            wait_for_proxy_status(
-                gloo.tree.proxy_path("my-cool-proxy"),
-                states=(ProxyState.ACCEPTED,),
-                timeout=60,
-                alive=gloo.process.running,
-            )
-        except TimeoutError as error:
-            raise AssertionError(
-                f"{error}\n--- controller:\n{controller.log_tail()}\n--- gloo:\n{gloo.process.log_tail()}"
-            ) from None
+        wait_until_gloo_accepts(gloo, controller)
         with start_envoy(work_dir / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
             try:
                 yield ports, certificates, envoy
