@@ -13,28 +13,11 @@ GLOO_VERSION="$(awk '($1 == "github.com/solo-io/gloo" && $2 ~ /^v/) || ($1 == "r
 GLOO_DIR="$TESTBIN_CACHE/gloo-$GLOO_VERSION"
 GLOO="$GLOO_DIR/gloo"
 
-# One build at a time per cache (two test sessions starting together would otherwise both build; the
-# machine has few cores). flock is in util-linux; without it the rename below still keeps results whole.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$TESTBIN_CACHE/.build-gloo.lock"
-  flock 9
-fi
-
+begin_build gloo
 if [[ ! -x "$GLOO" ]]; then
-  mkdir -p "$GLOO_DIR"
-  # Build into a temporary file next to the output and rename it, so an interrupted build never leaves a
-  # file that a later run would take as done.
-  tmp="$GLOO.tmp.$$"
-  trap 'rm -f "$tmp"' EXIT
-  start=$SECONDS
-  log "building github.com/solo-io/gloo/projects/gloo/cmd@$GLOO_VERSION -> $GLOO (minutes on a cold Go cache)"
-  # As Gloo's Makefile does (CGO_ENABLED=0, version stamped by the linker; no "v" prefix), plus -s -w.
-  (cd "$GLOO_MOD" && CGO_ENABLED=0 "$GO_BIN" build -mod=readonly -trimpath -buildvcs=false \
-    -ldflags="-s -w -X github.com/solo-io/gloo/pkg/version.Version=${GLOO_VERSION#v}" \
-    -o "$tmp" github.com/solo-io/gloo/projects/gloo/cmd)
-  mv -f "$tmp" "$GLOO"
-  trap - EXIT
-  log "built gloo $GLOO_VERSION in $((SECONDS - start))s"
+  # As Gloo's Makefile does (CGO_ENABLED=0, version stamped by the linker; no "v" prefix).
+  go_build "$GLOO_MOD" github.com/solo-io/gloo/projects/gloo/cmd "$GLOO" \
+    "-X github.com/solo-io/gloo/pkg/version.Version=${GLOO_VERSION#v}"
 else
   log "gloo $GLOO_VERSION cached"
 fi

@@ -18,44 +18,7 @@ ETCD_VERSION="$(module_version "$ETCD_MOD" go.etcd.io/etcd/server/v3)"
 KUBE_DIR="$TESTBIN_CACHE/kube-apiserver-$KUBE_VERSION"
 ETCD_DIR="$TESTBIN_CACHE/etcd-$ETCD_VERSION"
 
-# One build at a time per cache (two test sessions starting together would otherwise both build; the
-# machine has few cores). flock is in util-linux; without it the rename below still keeps results whole.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$TESTBIN_CACHE/.build-kube.lock"
-  flock 9
-fi
-
-# go_build <wrapper module dir> <package> <output path> [extra -ldflags...]
-# Builds into a temporary file next to the output and renames it, so an interrupted build never leaves a
-# file that a later run would take as done (a leftover temporary file is removed on exit).
-BUILD_TMP=""
-BUILD_PID=""
-cleanup() {
-  if [[ -n "$BUILD_PID" ]]; then kill -INT "$BUILD_PID" 2>/dev/null || true; wait "$BUILD_PID" 2>/dev/null || true; fi
-  if [[ -n "$BUILD_TMP" ]]; then rm -f "$BUILD_TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-go_build() {
-  local dir="$1" pkg="$2" out="$3"
-  shift 3
-  mkdir -p "$(dirname "$out")"
-  BUILD_TMP="$out.tmp.$$"
-  local start=$SECONDS
-  log "building $pkg -> $out (minutes on a cold Go cache)"
-  # In the background and waited for, so that a signal to this script stops the build at once.
-  CGO_ENABLED=0 "$GO_BIN" -C "$dir" build -trimpath -buildvcs=false -ldflags="-s -w $*" -o "$BUILD_TMP" "$pkg" &
-  BUILD_PID=$!
-  if ! wait "$BUILD_PID"; then
-    BUILD_PID=""
-    log "FAILED to build $pkg with $GO_BIN"
-    exit 1
-  fi
-  BUILD_PID=""
-  mv -f "$BUILD_TMP" "$out"
-  BUILD_TMP=""
-  log "built $(basename "$out") in $((SECONDS - start))s"
-}
+begin_build kube
 
 KUBE_APISERVER="$KUBE_DIR/kube-apiserver"
 if [[ ! -x "$KUBE_APISERVER" ]]; then

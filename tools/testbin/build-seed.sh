@@ -14,24 +14,10 @@ SEED_HASH="$(cat "$SEED_MOD/main.go" "$SEED_MOD/go.mod" "$SEED_MOD/go.sum" | sha
 SEED_DIR="$TESTBIN_CACHE/seed-gloo-$SEED_GLOO_VERSION-$SEED_HASH"
 SEED="$SEED_DIR/seed"
 
-# One build at a time per cache (the machine has few cores); the rename below keeps results whole anyway.
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$TESTBIN_CACHE/.build-seed.lock"
-  flock 9
-fi
-
+begin_build seed
 if [[ ! -x "$SEED" ]]; then
-  mkdir -p "$SEED_DIR"
-  # Build into a temporary file and rename it, so an interrupted build never leaves a file taken as done.
-  tmp="$SEED.tmp.$$"
-  trap 'rm -f "$tmp"' EXIT
-  start=$SECONDS
-  log "building the seed against github.com/solo-io/gloo@$SEED_GLOO_VERSION -> $SEED (minutes on a cold Go cache)"
-  (cd "$SEED_MOD" && CGO_ENABLED=0 "$GO_BIN" build -mod=readonly -trimpath -buildvcs=false -ldflags="-s -w" \
-    -o "$tmp" .)
-  mv -f "$tmp" "$SEED"
-  trap - EXIT
-  log "built the seed in $((SECONDS - start))s"
+  log "the seed is built against github.com/solo-io/gloo@$SEED_GLOO_VERSION"
+  go_build "$SEED_MOD" . "$SEED"
 else
   log "seed (gloo $SEED_GLOO_VERSION, sources $SEED_HASH) cached"
 fi

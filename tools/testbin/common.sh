@@ -22,3 +22,46 @@ resolve_go() {
 GO_BIN="$(resolve_go)"
 
 log() { echo "testbin: $*" >&2; }
+
+# begin_build <name>: called once by a script that builds. One build at a time per cache (two test sessions
+# starting together would otherwise both build; the machine has few cores; flock is in util-linux, and without it
+# go_build's rename still keeps results whole), and an interrupted build stopped and its temporary file removed.
+begin_build() {
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$TESTBIN_CACHE/.build-$1.lock"
+    flock 9
+  fi
+}
+
+# go_build <wrapper module dir> <package> <output path> [extra -ldflags...]
+# Builds into a temporary file next to the output and renames it, so an interrupted build never leaves a
+# file that a later run would take as done (a leftover temporary file is removed on exit).
+BUILD_TMP=""
+BUILD_PID=""
+cleanup() {
+  if [[ -n "$BUILD_PID" ]]; then kill -INT "$BUILD_PID" 2>/dev/null || true; wait "$BUILD_PID" 2>/dev/null || true; fi
+  if [[ -n "$BUILD_TMP" ]]; then rm -f "$BUILD_TMP"; fi
+}
+go_build() {
+  local dir="$1" pkg="$2" out="$3"
+  shift 3
+  mkdir -p "$(dirname "$out")"
+  BUILD_TMP="$out.tmp.$$"
+  local start=$SECONDS
+  log "building $pkg -> $out (minutes on a cold Go cache)"
+  # In the background and waited for, so that a signal to this script stops the build at once.
+  CGO_ENABLED=0 "$GO_BIN" -C "$dir" build -trimpath -buildvcs=false -ldflags="-s -w $*" -o "$BUILD_TMP" "$pkg" &
+  BUILD_PID=$!
+  if ! wait "$BUILD_PID"; then
+    BUILD_PID=""
+    log "FAILED to build $pkg with $GO_BIN"
+    exit 1
+  fi
+  BUILD_PID=""
+  mv -f "$BUILD_TMP" "$out"
+  BUILD_TMP=""
+  log "built $(basename "$out") in $((SECONDS - start))s"
+}
+
