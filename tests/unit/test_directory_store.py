@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from proxycontroller.model.canonical import CanonicalSpec
 from proxycontroller.model.documents import dump_yaml, load_yaml
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION, to_flat
-from proxycontroller.model.resources import ObjectKey, Proxy, Upstream
+from proxycontroller.model.limits import DEFAULT_LIMITS
+from proxycontroller.model.resources import ObjectKey, Proxy, StoredProxy, Upstream
 from proxycontroller.store.base import ResourceClient
 from proxycontroller.store.directory import DirectoryClient, next_resource_version
-from proxycontroller.store.directory.codec import JSON_ABOVE_BYTES
+from proxycontroller.store.directory.codec import JSON_ABOVE_BYTES, decode, encode
 from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError
 from tests.store.support import Watching, port_of, watching, with_labels, with_port
 from tests.unit.factories import kube_upstream
@@ -596,3 +598,23 @@ async def test_the_watch_takes_what_this_client_wrote_without_reading_it_again(
         path.write_text(dump_yaml(to_flat(with_port(replaced, 44))))
         await w.eventually(lambda: port_in(w, "ours") == 44, "a rewrite of our file by someone else")
         assert w.cache.get(created.key) is not replaced
+
+
+def test_a_large_spec_kept_as_bytes_is_spliced_in_with_the_same_content_as_the_flat_form() -> None:
+    """The engine's Proxies carry their spec as canonical bytes: written after the metadata and status as they are,
+    the file holds what the flat form holds, and reads back to the same spec."""
+    spec = {"listeners": [{"name": "l", "bindPort": 8080, "vhosts": [f"host-{i}" for i in range(10_000)]}]}
+    stored = StoredProxy.model_validate(
+        {
+            "metadata": {"name": "big", "namespace": NS, "labels": {"team": "x"}},
+            "spec": CanonicalSpec.of(spec),
+            "status": {"statuses": {NS: {"state": 1, "reportedBy": "gloo"}}},
+        }
+    )
+    data = encode(stored)
+    assert len(data) > JSON_ABOVE_BYTES
+    assert data.count(b"\n") == 1
+    assert json.loads(data) == to_flat(stored, compress=False)
+    back = decode(StoredProxy, data, stored.key, DEFAULT_LIMITS)
+    assert back.spec.json == stored.spec.json
+    assert back.metadata == stored.metadata

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import msgspec
 import yaml
 
+from proxycontroller.model.canonical import CanonicalSpec
 from proxycontroller.model.documents import dump_yaml, load_yaml
 from proxycontroller.model.encoding import DecodeError, from_flat, to_flat
 from proxycontroller.model.limits import InputLimits, InputTooLarge
@@ -33,6 +34,7 @@ R = TypeVar("R", bound=Resource)
 JSON_ABOVE_BYTES = 64 * 1024  # objects whose encoding is larger are written as compact JSON
 
 _JSON_START = re.compile(rb"\s*\{")
+_NO_SPEC = CanonicalSpec(json=b"{}")  # stands for a spec spliced in as bytes
 _GO_INT = re.compile(r"[+-]?[0-9]+")
 _GO_INT_RANGE = range(-(2**63), 2**63)
 _TOO_DEEP = "nested too deeply"
@@ -64,6 +66,12 @@ def with_version(resource: R, version: str) -> R:
 
 
 def encode(resource: Resource) -> bytes:
+    spec = resource.spec
+    if isinstance(spec, CanonicalSpec) and len(spec.json) > JSON_ABOVE_BYTES:
+        # The spec's canonical bytes go in as they are, after the metadata (and status): decoding a 4 MB spec into
+        # Python objects only to encode it again cost ~40 ms of every write of a 20k-host Proxy.
+        envelope = msgspec.json.encode(to_flat(resource.model_copy(update={"spec": _NO_SPEC}), compress=False))
+        return envelope[:-1] + b"," + spec.json[1:] + b"\n"
     document = to_flat(resource, compress=False)
     as_json = msgspec.json.encode(document)
     if len(as_json) > JSON_ABOVE_BYTES:
