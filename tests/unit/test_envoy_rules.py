@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proxycontroller import NoOptions, Upstream, VirtualHost, strategy
+from proxycontroller import NoOptions, Skip, Upstream, VirtualHost, strategy
 from proxycontroller.model.proxy import Listener
 from proxycontroller.testing import Rendered, render
 from proxycontroller.translate.plan import SourcedVirtualHost
@@ -389,6 +389,20 @@ def test_warnings_are_one_line_whatever_an_upstream_is_named() -> None:
         assert not {"\n", "\r", "\x00", "\u2028", "\x85"} & set(warning)
     assert "left out virtual host 'a\\nb' (from Upstream gloo-system/a\\nb)" in rendered.warnings[0]
     assert one_line("x\ud800y") == "x\\ud800y"
+
+
+@strategy("skip-everything")
+def skip_everything(upstream: Upstream, options: NoOptions) -> VirtualHost:
+    raise Skip(f"not routed: {upstream.metadata.name}")
+
+
+def test_a_skip_naming_an_upstream_with_a_newline_is_one_warning_line() -> None:
+    """A strategy's own reason (here holding the upstream's name) is escaped like the rules' warnings."""
+    config = {"proxies": [{"listeners": [{"strategies": [{"kind": "skip-everything"}]}]}]}
+    rendered = render([kube_upstream("a\nb")], config, [skip_everything])
+    (warning,) = rendered.warnings
+    assert "\n" not in warning
+    assert "not routed: a\\nb" in warning
 
 
 def test_a_surrogate_in_one_route_leaves_out_only_that_route() -> None:

@@ -35,6 +35,7 @@ from proxycontroller.validate.rules import (
     admit_listeners,
     check_virtual_host,
     direct_response_limit,
+    one_line,
     proxy_where,
 )
 
@@ -262,7 +263,8 @@ class _ListenerState:
     ) -> None:
         """What `position` holds now: its virtual hosts (checked and serialized) and its skip warnings."""
         if skipped or self.skips:  # nothing to say, and nothing said before: nothing to change
-            self.skips.put(position, skipped)
+            # A strategy's reason names the upstream, whose name may hold a newline: one warning, one line.
+            self.skips.put(position, tuple(one_line(reason) for reason in skipped))
         if not self.served:
             return
         before = self.groups.pop(position, ())
