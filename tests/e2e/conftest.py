@@ -44,14 +44,19 @@ GLOO_PANIC = "panic: runtime error"
 
 
 def run_with_fresh_gloo(
-    gloo_binary: Path, work_dir: Path, scenario: Callable[[Gloo, Path], None], attempts: int = 3
+    gloo_binary: Path,
+    work_dir: Path,
+    scenario: Callable[[Gloo, Path], None],
+    attempts: int = 3,
+    watch_namespaces: tuple[str, ...] | None = None,
 ) -> None:
     """Runs `scenario(gloo, work_dir)` against a fresh directory-mode Gloo, and again on a fresh one only when
-    that Gloo crashed with its known panic; any other failure fails the test at once."""
+    that Gloo crashed with its known panic; any other failure fails the test at once. `watch_namespaces`: the
+    namespaces whose upstreams Gloo reads (default gloo-system)."""
     crashed: list[str] = []
     for attempt in range(attempts):
         root = work_dir / f"attempt-{attempt}"
-        with start_gloo_directory(gloo_binary, root / "gloo") as gloo:
+        with start_gloo_directory(gloo_binary, root / "gloo", watch_namespaces=watch_namespaces) as gloo:
             try:
                 scenario(gloo, root)
                 return

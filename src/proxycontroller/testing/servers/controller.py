@@ -14,10 +14,11 @@ from proxycontroller.testing.servers.processes import ManagedProcess, free_port,
 
 @contextlib.contextmanager
 def controller_process(
-    work_dir: Path, backend_args: list[str], config: Mapping[str, object]
+    work_dir: Path, backend_args: list[str], config: Mapping[str, object], env: Mapping[str, str] | None = None
 ) -> Iterator[tuple[ManagedProcess, int]]:
     """`proxycontroller run` with `config` (written as YAML) and `backend_args` (`--config-dir DIR` or
-    `--kubeconfig FILE`); ready once /readyz answers. Yields the process and its probe port (/metrics)."""
+    `--kubeconfig FILE`); ready once /readyz answers. Yields the process and its probe port (/metrics).
+    `env` is added to the test's environment (e.g. PYTHONPATH for a plugin strategy)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     config_path = work_dir / "controller.yaml"
     config_path.write_text(yaml.safe_dump(dict(config)))
@@ -33,6 +34,6 @@ def controller_process(
         "--log-level",
         "debug",
     ]
-    process = ManagedProcess("proxycontroller", args, work_dir / "controller.log")
+    process = ManagedProcess("proxycontroller", args, work_dir / "controller.log", env=dict(env or {}))
     with running(process, http_ready(f"http://127.0.0.1:{probe_port}/readyz"), timeout=60) as started:
         yield started, probe_port

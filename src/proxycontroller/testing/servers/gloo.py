@@ -349,8 +349,10 @@ def start_gloo_directory(
     namespace: str = GLOO_SYSTEM,
     refresh_rate: str = "1s",
     timeout: float = 120.0,
+    watch_namespaces: tuple[str, ...] | None = None,
 ) -> Iterator[Gloo]:
-    """Write a directory tree under `root`, start Gloo on it, wait until its xDS port is up, yield, stop it."""
+    """Write a directory tree under `root`, start Gloo on it, wait until its xDS port is up, yield, stop it.
+    `watch_namespaces` (default: `namespace` alone) are the namespaces whose upstreams Gloo reads."""
     if busy := fixed_ports_in_use():
         # Not fatal for Gloo (it logs a warning and runs on without them), so not fatal here either.
         warnings.warn(
@@ -358,7 +360,9 @@ def start_gloo_directory(
             RuntimeWarning,
             stacklevel=3,
         )
-    tree = write_directory_tree(root, ports, namespace=namespace, refresh_rate=refresh_rate)
+    tree = write_directory_tree(
+        root, ports, namespace=namespace, refresh_rate=refresh_rate, watch_namespaces=watch_namespaces
+    )
     process = gloo_directory_process(binary, tree, root / "gloo.log")
     with running(process, gloo_ready(tree.ports), timeout):
         yield Gloo(process=process, tree=tree)
