@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from lightkube import Client
 
+from proxycontroller.testing.servers.apiserver import KubeBinaries, KubeBuildError, KubeTestCluster, build_kube_binaries
 from proxycontroller.testing.servers.gloo import (
     Gloo,
     GlooBuildError,
@@ -20,6 +22,7 @@ from proxycontroller.testing.servers.gloo import (
 )
 from proxycontroller.testing.servers.petstore import start_petstore
 from proxycontroller.testing.servers.processes import ManagedProcess
+from tests.e2e.kube_fixtures import KubeGloo, admin_client, gloo_kube_cluster, start_gloo_kube
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +81,38 @@ def wait_until_gloo_accepts(gloo: Gloo, controller: ManagedProcess, proxy_name: 
         raise AssertionError(
             f"{error}\n--- controller:\n{controller.log_tail()}\n--- gloo:\n{gloo.process.log_tail()}"
         ) from None
+
+
+# Kubernetes mode: per module, one API server with Gloo's CRDs and one Gloo reading it (Gloo's fixed liveness
+# port allows one at a time, and each module's Gloo is stopped when the module is done).
+
+
+@pytest.fixture(scope="module")
+def kube_binaries() -> KubeBinaries:
+    try:
+        return build_kube_binaries()
+    except KubeBuildError as error:
+        pytest.fail(f"cannot build kube-apiserver/etcd: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def gloo_cluster(tmp_path_factory: pytest.TempPathFactory, kube_binaries: KubeBinaries) -> Iterator[KubeTestCluster]:
+    with gloo_kube_cluster(tmp_path_factory.mktemp("kube-gloo-cluster"), kube_binaries) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def kube_gloo(
+    gloo_binary: Path,
+    gloo_cluster: KubeTestCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[KubeGloo]:
+    with start_gloo_kube(gloo_binary, gloo_cluster, tmp_path_factory.mktemp("kube-gloo")) as gloo:
+        yield gloo
+
+
+@pytest.fixture
+def admin(gloo_cluster: KubeTestCluster) -> Iterator[Client]:
+    client = admin_client(gloo_cluster)
+    yield client
+    client.close()

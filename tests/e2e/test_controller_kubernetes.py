@@ -5,13 +5,11 @@ the cluster against the same API server) accepts it and serves it to a real Envo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lightkube import Client
 
-from proxycontroller.testing.servers.apiserver import KubeBinaries, KubeBuildError, KubeTestCluster, build_kube_binaries
 from proxycontroller.testing.servers.controller import controller_process
 from proxycontroller.testing.servers.envoy import start_envoy
 from proxycontroller.testing.servers.petstore import PETS_BODY
@@ -19,10 +17,7 @@ from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import get, wait_for_status
 from tests.e2e.kube_fixtures import (
     KubeGloo,
-    admin_client,
     delete_upstream,
-    gloo_kube_cluster,
-    start_gloo_kube,
     static_upstream_cr,
     wait_for_proxy_state,
 )
@@ -33,37 +28,6 @@ PROXY = "my-cool-proxy"
 PETSTORE = "default-petstore-8080"
 SECOND = "default-petstore2-8080"
 ACCEPTED = (1, "Accepted")
-
-
-@pytest.fixture(scope="module")
-def kube_binaries() -> KubeBinaries:
-    try:
-        return build_kube_binaries()
-    except KubeBuildError as error:
-        pytest.fail(f"cannot build kube-apiserver/etcd: {error}", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def gloo_cluster(tmp_path_factory: pytest.TempPathFactory, kube_binaries: KubeBinaries) -> Iterator[KubeTestCluster]:
-    with gloo_kube_cluster(tmp_path_factory.mktemp("kube-gloo-cluster"), kube_binaries) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def kube_gloo(
-    gloo_binary: Path,
-    gloo_cluster: KubeTestCluster,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[KubeGloo]:
-    with start_gloo_kube(gloo_binary, gloo_cluster, tmp_path_factory.mktemp("kube-gloo")) as gloo:
-        yield gloo
-
-
-@pytest.fixture
-def admin(gloo_cluster: KubeTestCluster) -> Iterator[Client]:
-    client = admin_client(gloo_cluster)
-    yield client
-    client.close()
 
 
 def test_the_seeds_curl_through_kubernetes_gloo_and_envoy(
