@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -142,6 +142,109 @@ Seconds = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 Namespaces = Annotated[tuple[NamespaceSelector, ...], AfterValidator(_at_least_one("namespace"))]
 
 
+# --- selection: which upstreams a Proxy routes ------------------------------------------------------------------
+
+# k8s.io/apimachinery/pkg/util/validation IsQualifiedName and IsValidLabelValue: a label key is an optional
+# DNS-1123 subdomain prefix and '/', then a name of at most 63 characters; a value is at most 63 of the same.
+_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_LABEL_NAME_RULE = (
+    "alphanumeric characters, '-', '_' or '.', beginning and ending with an alphanumeric character (e.g. 'app',"
+    " 'my.name', '123-abc')"
+)
+_EXCLUDE = re.compile(r"[A-Za-z0-9._*?-]+(/[A-Za-z0-9._*?-]+)?")
+MAX_SHARDS = 256
+
+
+def label_key_problem(key: str) -> str | None:
+    """What Kubernetes says is wrong with a label (or annotation) key, or None."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return (
+            f"label key {shown(key)}: its prefix (before '/') must be a DNS-1123 subdomain (at most 253 lowercase"
+            " letters, digits, '-' and '.', beginning and ending with a letter or digit)"
+        )
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        return f"label key {shown(key)}: its name must be 1 to 63 {_LABEL_NAME_RULE}"
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        return f"label value {shown(value)}: must be empty or at most 63 {_LABEL_NAME_RULE}"
+    return None
+
+
+def _label_key(value: str) -> str:
+    problem = label_key_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _label_value(value: str) -> str:
+    problem = label_value_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _exclude_pattern(value: str) -> str:
+    if not _EXCLUDE.fullmatch(value):
+        raise ValueError(
+            f"{shown(value)} is not 'name' or 'namespace/name' (letters, digits, '-', '_', '.', and the wildcards"
+            " '*' and '?')"
+        )
+    return value
+
+
+LabelKey = Annotated[str, AfterValidator(_label_key)]
+LabelValue = Annotated[str, AfterValidator(_label_value)]
+ExcludePattern = Annotated[str, AfterValidator(_exclude_pattern)]
+
+
+class LabelSelectorRequirement(BaseModel):
+    """One of Kubernetes' LabelSelector `matchExpressions`: `key`, `operator`, `values`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: LabelKey
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: tuple[LabelValue, ...] = ()
+
+    @model_validator(mode="after")
+    def _values_fit_the_operator(self) -> LabelSelectorRequirement:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise _validation_error(
+                "LabelSelectorRequirement",
+                [(("values",), f"must list at least one value for operator {self.operator}")],
+            )
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise _validation_error(
+                "LabelSelectorRequirement", [(("values",), f"must be empty for operator {self.operator}")]
+            )
+        return self
+
+
+class LabelSelector(BaseModel):
+    """Kubernetes' LabelSelector: every `matchLabels` pair and every `matchExpressions` requirement must hold."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+    @field_validator("match_labels")
+    @classmethod
+    def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, label in value.items():
+            problem = label_key_problem(key)
+            if problem is None and (problem := label_value_problem(label)) is not None:
+                problem = f"{problem} (of key {shown(key)})"
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+
 # --- the short form -------------------------------------------------------------------------------------------
 
 SHORT_FORM_KEYS = ("proxy", "listener", "strategy")
@@ -255,9 +358,44 @@ class ProxySettings(_Settings):
     namespace: NamespaceName = DEFAULT_PROXY_NAMESPACE
     # Namespaces whose upstreams this Proxy routes; None: the controller's `namespaces`.
     namespaces: Namespaces | None = None
+    # Of those, the upstreams whose labels this selects (Kubernetes' LabelSelector); None: all of them.
+    selector: LabelSelector | None = None
+    # Upstreams never routed by this Proxy: 'name' (any namespace) or 'namespace/name', '*' and '?' as wildcards.
+    exclude: tuple[ExcludePattern, ...] = ()
+    # opt-out: routed unless annotated proxycontroller.io/expose: "false"; opt-in: only if annotated "true".
+    exposure: Literal["opt-out", "opt-in"] = "opt-out"
+    # More than 1: this Proxy becomes `shards` Proxies <name>-0 .. <name>-<shards-1>, each upstream in one of them.
+    shards: StrictInt = Field(default=1, ge=1, le=MAX_SHARDS)
+    # Shard i's listeners bind bindPort + i * shardPortStep: several shards' Envoys on one host (0: all the same).
+    shard_port_step: StrictInt = Field(default=0, ge=0, le=65535)
     listeners: Annotated[tuple[ListenerSettings, ...], AfterValidator(_at_least_one("listener"))] = (
         ListenerSettings(),
     )
+
+    @property
+    def shard_names(self) -> tuple[str, ...]:
+        """The names of the Proxies this one makes: itself, or <name>-<i> for each of its shards."""
+        if self.shards == 1:
+            return (self.name,)
+        return tuple(f"{self.name}-{index}" for index in range(self.shards))
+
+    def shard_port(self, listener: ListenerSettings, shard: int) -> int:
+        return listener.bind_port + shard * self.shard_port_step
+
+    @model_validator(mode="after")
+    def _shards_valid(self) -> ProxySettings:
+        if self.shards > 1:
+            try:
+                _object_name(self.shard_names[-1])
+            except ValueError as exc:
+                raise _validation_error("ProxySettings", [(("shards",), f"the shard's name {exc}")]) from None
+            for index, listener in enumerate(self.listeners):
+                last = self.shard_port(listener, self.shards - 1)
+                if last > 65535:
+                    problem = f"shard {self.shards - 1} would bind port {last} (bindPort {listener.bind_port} + "
+                    problem += f"{self.shards - 1} x shardPortStep {self.shard_port_step}), more than 65535"
+                    raise _validation_error("ProxySettings", [(("listeners", index, "bindPort"), problem)])
+        return self
 
     @model_validator(mode="after")
     def _listeners_distinct(self) -> ProxySettings:
@@ -411,12 +549,14 @@ class ControllerConfig(_Settings):
 
 
 def _proxy_clash(proxies: tuple[ProxySettings, ...]) -> tuple[int, str] | None:
-    """The first Proxy that repeats an earlier one (same namespace and name), and what to say about it."""
+    """The first Proxy that repeats an earlier one (same namespace and name, a shard's name included), and what
+    to say about it."""
     seen: dict[tuple[str, str], int] = {}
     for index, proxy in enumerate(proxies):
-        earlier = seen.setdefault((proxy.namespace, proxy.name), index)
-        if earlier != index:
-            return index, f"Proxy {proxy.namespace}/{proxy.name} is also proxies[{earlier}]"
+        for name in proxy.shard_names:
+            earlier = seen.setdefault((proxy.namespace, name), index)
+            if earlier != index:
+                return index, f"Proxy {proxy.namespace}/{name} is also proxies[{earlier}]"
     return None
 
 

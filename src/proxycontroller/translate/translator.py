@@ -19,6 +19,7 @@ from proxycontroller.model.resources import ObjectKey, Upstream
 from proxycontroller.translate.api import Skip, sources_of
 from proxycontroller.translate.plan import SourcedVirtualHost
 from proxycontroller.translate.registry import ResolvedStrategy, StrategyRegistry
+from proxycontroller.translate.selection import Selection, shard_of
 from proxycontroller.translate.templates import TemplateError
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -62,9 +63,13 @@ class _ListenerBlueprint:
 
 
 class _ProxyBlueprint:
-    def __init__(self, settings: ProxySettings, namespaces: tuple[str, ...], listeners: tuple[_ListenerBlueprint, ...]):
-        self.key = ObjectKey(settings.namespace, settings.name)
-        self.namespaces = None if "*" in namespaces else frozenset(namespaces)
+    def __init__(
+        self, key: ObjectKey, selection: Selection, shard: tuple[int, int], listeners: tuple[_ListenerBlueprint, ...]
+    ):
+        self.key = key
+        self.selection = selection
+        self.namespaces = selection.namespaces
+        self.shard, self.shards = shard  # this Proxy's shard, of how many (0 of 1: not sharded)
         self.listeners = listeners
         self.sees_all = any(not s.strategy.each for listener in listeners for s in listener.strategies)
         self.order: list[ObjectKey] = []  # the keys it routes, sorted: kept only if a whole-set strategy needs them
@@ -76,6 +81,9 @@ class Translation:
     def __init__(self, upstreams: Mapping[ObjectKey, Upstream]) -> None:
         self.upstreams = upstreams
         self.changes: list[list[list[StrategyChanges]]] = []
+        # Per proxy: for each changed key it may route, why the upstream is left out before any strategy sees
+        # it (an annotation it cannot read), or None.
+        self.selection: list[dict[ObjectKey, str | None]] = []
         self.orders: list[tuple[_ProxyBlueprint, list[ObjectKey]]] = []  # for proxies with a whole-set strategy
 
 
@@ -85,7 +93,9 @@ class Translator:
 
     def __init__(self, config: ControllerConfig, registry: StrategyRegistry) -> None:
         self.labels = managed_labels(config.instance)
-        self._proxies = tuple(_blueprint(config, index, proxy, registry) for index, proxy in enumerate(config.proxies))
+        self._proxies = tuple(
+            shard for index, proxy in enumerate(config.proxies) for shard in _blueprints(config, index, proxy, registry)
+        )
         self.upstreams: Mapping[ObjectKey, Upstream] = {}  # what the last committed translation saw
         # The strategy running now: read by the engine (another thread) to name a strategy past its budget.
         self.progress = "starting"
@@ -104,23 +114,27 @@ class Translator:
         object than in the last committed translation (added, replaced or removed). Raises StrategyFailure."""
         translation = Translation(upstreams)
         keys = sorted(changed)
+        shards: dict[int, dict[ObjectKey, int]] = {}  # computed once per key for all the shards of a Proxy
         for proxy in self._proxies:
             mine = keys if proxy.namespaces is None else [k for k in keys if k.namespace in proxy.namespaces]
             per_listener: list[list[StrategyChanges]] = []
             translation.changes.append(per_listener)
+            skipped: dict[ObjectKey, str | None] = {}
+            translation.selection.append(skipped)
             if not mine:
                 per_listener.extend([None] * len(b.strategies) for b in proxy.listeners)
                 continue
+            selected = _selected(proxy, mine, upstreams, skipped, shards.setdefault(proxy.shards, {}))
             order = proxy.order
             if proxy.sees_all:
-                order = _reordered(order, mine, upstreams)
+                order = _reordered(order, mine, selected)
                 translation.orders.append((proxy, order))
             for blueprint in proxy.listeners:
                 found: list[StrategyChanges] = []
                 for position, resolved in enumerate(blueprint.strategies):
                     self.progress = f"running {resolved.describe()}"
                     if resolved.strategy.each:
-                        found.append(_changes_each(resolved, blueprint.each[position], mine, upstreams))
+                        found.append(_changes_each(resolved, blueprint.each[position], mine, selected))
                     else:
                         found.append(_run_all(resolved, tuple(map(upstreams.__getitem__, order))))
                 per_listener.append(found)
@@ -151,6 +165,37 @@ class Translator:
                 blueprint.each = [{} for _ in blueprint.strategies]
                 blueprint.whole = [((), ()) for _ in blueprint.strategies]
         self.upstreams = {}
+
+
+def _selected(
+    proxy: _ProxyBlueprint,
+    keys: list[ObjectKey],
+    upstreams: Mapping[ObjectKey, Upstream],
+    skipped: dict[ObjectKey, str | None],
+    shards: dict[ObjectKey, int],
+) -> Mapping[ObjectKey, Upstream]:
+    """Of the `keys` (changed, in the proxy's namespaces), the upstreams the proxy routes; what it cannot read
+    of an upstream's annotation goes to `skipped`, each key's entry None otherwise. A key not in the answer is,
+    for this proxy, an upstream removed: one that changed so it is no longer selected leaves its routes."""
+    selection = proxy.selection
+    found: dict[ObjectKey, Upstream] = {}
+    for key in keys:
+        skipped[key] = None
+        upstream = upstreams.get(key)
+        if upstream is None or not selection.matches(upstream):
+            continue
+        if proxy.shards > 1:
+            shard = shards.get(key)
+            if shard is None:
+                shard = shards[key] = shard_of(key, proxy.shards)
+            if shard != proxy.shard:
+                continue
+        exposed = selection.exposed(upstream)
+        if exposed is True:
+            found[key] = upstream
+        elif exposed is not False:
+            skipped[key] = exposed
+    return found
 
 
 def _changes_each(
@@ -245,20 +290,33 @@ def _sourced(resolved: ResolvedStrategy, item: Any, context: str) -> SourcedVirt
     return SourcedVirtualHost(item, sources_of(item))
 
 
-def _blueprint(
+def _blueprints(
     config: ControllerConfig, index: int, proxy: ProxySettings, registry: StrategyRegistry
-) -> _ProxyBlueprint:
+) -> list[_ProxyBlueprint]:
+    """The Proxy's blueprint, or one per shard: each with its own listeners' memos."""
+    made = []
+    for shard, name in enumerate(proxy.shard_names):
+        key = ObjectKey(proxy.namespace, name)
+        selection = Selection.of(f"Proxy {key}", proxy, config.namespaces_of(proxy))
+        listeners = _listeners(index, proxy, shard, registry)
+        made.append(_ProxyBlueprint(key, selection, (shard, proxy.shards), listeners))
+    return made
+
+
+def _listeners(
+    index: int, proxy: ProxySettings, shard: int, registry: StrategyRegistry
+) -> tuple[_ListenerBlueprint, ...]:
     listeners = []
     for position, settings in enumerate(proxy.listeners):
         where = f"proxies[{index}].listeners[{position}]"
         listener = Listener(
             name=settings.name,
             bind_address=settings.bind_address,
-            bind_port=settings.bind_port,
+            bind_port=proxy.shard_port(settings, shard),
             ssl_configurations=tuple(SslConfig.model_validate(ssl) for ssl in settings.ssl_configurations) or None,
         )
         strategies = tuple(
             registry.resolve(strategy, f"{where}.strategies[{k}]") for k, strategy in enumerate(settings.strategies)
         )
         listeners.append(_ListenerBlueprint(listener, strategies))
-    return _ProxyBlueprint(proxy, config.namespaces_of(proxy), tuple(listeners))
+    return tuple(listeners)

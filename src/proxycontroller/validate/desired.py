@@ -75,8 +75,10 @@ class ProxyLogic:
             translation = self.translator.translate(upstreams, changed)  # may fail: nothing remembered yet
             try:
                 self.translator.commit(translation)
-                for proxy, per_listener in zip(self._proxies, translation.changes, strict=True):
-                    proxy.update(per_listener)
+                for proxy, per_listener, skipped in zip(
+                    self._proxies, translation.changes, translation.selection, strict=True
+                ):
+                    proxy.update(per_listener, skipped)
                 self._desired = self._assemble()
             except BaseException:
                 self._forget()  # a bug halfway through: the next pass starts over rather than build on it
@@ -103,6 +105,7 @@ class ProxyLogic:
     def _assemble(self) -> Desired:
         warnings: list[str] = []
         for proxy in self._proxies:
+            warnings += proxy.skips.values
             for listener in proxy.listeners:
                 warnings += listener.skips.values
         for proxy in self._proxies:
@@ -145,8 +148,12 @@ class _ProxyState:
             for index, listener in enumerate(self.served)
         ]
         self._object: DesiredObject | None = None
+        self.skips: OrderedRuns[str] = OrderedRuns()  # upstreams its selection left out, and why, by key
 
-    def update(self, per_listener: Sequence[list[StrategyChanges]]) -> None:
+    def update(self, per_listener: Sequence[list[StrategyChanges]], skipped: Mapping[ObjectKey, str | None]) -> None:
+        if skipped and (self.skips or any(skipped.values())):
+            for key, reason in skipped.items():
+                self.skips.put((key,), () if reason is None else (one_line(reason),))
         for listener, found in zip(self.listeners, per_listener, strict=True):
             if listener.update(found) and listener.served:
                 self._object = None
