@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds every real server the tests need into the cache (idempotent; a second run is instant) and prints
-# NAME=PATH lines. Usage: tools/testbin/build.sh [kube|gloo|seed|all]
+# NAME=PATH lines. Usage: tools/testbin/build.sh [kube|gloo|kgateway|seed|all]
 # `all` is what the tests need (kube, gloo); `seed` (the walkthrough's Go controller, a benchmark baseline) is
 # built only when asked for, by name.
 set -euo pipefail
@@ -9,7 +9,8 @@ what="${1:-all}"
 case "$what" in
   kube) "$here/build-kube.sh" ;;
   gloo) "$here/build-gloo.sh" ;;
+  kgateway) "$here/build-kgateway.sh" ;;
   seed) "$here/build-seed.sh" ;;
   all) "$here/build-kube.sh"; "$here/build-gloo.sh" ;;
-  *) echo "usage: $0 [kube|gloo|seed|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [kube|gloo|kgateway|seed|all]" >&2; exit 2 ;;
 esac
