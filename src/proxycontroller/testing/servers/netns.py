@@ -98,16 +98,40 @@ def _remove(host: NamespaceHost) -> None:
         _ip("link", "del", host.host_interface, check=False)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(prefix: str) -> None:
+    """Remove namespaces a killed test session (SIGKILL: no `finally`) left: their creator's pid is in the name.
+    Deleting a namespace deletes its end of the veth pair, and with it the end here."""
+    for line in _ip("netns", "list", check=False).stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        parts = name.split("-")
+        if len(parts) == 3 and parts[0] == prefix and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+            stale = NamespaceHost(name=name, address="", gateway="", host_interface=f"vh{parts[2]}")
+            _remove(stale)
+
+
 @contextlib.contextmanager
 def namespace_host(prefix: str = "pctest") -> Iterator[NamespaceHost]:
     """Make the namespace and its veth pair, yield it, remove both (and kill what runs inside) on exit."""
     if os.geteuid() != 0:
         raise NetnsError("making a network namespace needs root (CAP_NET_ADMIN); run the Gateway API tests as root")
-    tag = f"{os.getpid() % 100000}{random.randrange(1000):03d}"
+    _remove_stale(prefix)
+    # Interface names are at most 15 characters: a random tag names the pair, the namespace also has our pid.
+    tag = f"{random.randrange(16**8):08x}"
     subnet = _free_subnet()
     gateway, address = (str(a) for a in subnet.hosts())
-    # Interface names are at most 15 characters.
-    host = NamespaceHost(name=f"{prefix}-{tag}", address=address, gateway=gateway, host_interface=f"vh{tag}")
+    host = NamespaceHost(
+        name=f"{prefix}-{os.getpid()}-{tag}", address=address, gateway=gateway, host_interface=f"vh{tag}"
+    )
     inner = f"vn{tag}"
     try:
         _ip("netns", "add", host.name)
