@@ -22,6 +22,8 @@ resolve_go() {
   return 1
 }
 GO_BIN=""
+# need_go <what>: sets GO_BIN before a script's own `go` call (go_build calls it itself).
+need_go() { [[ -n "$GO_BIN" ]] || GO_BIN="$(resolve_go "$1")" || exit 1; }
 
 log() { echo "testbin: $*" >&2; }
 
@@ -49,7 +51,7 @@ cleanup() {
 go_build() {
   local dir="$1" pkg="$2" out="$3"
   shift 3
-  [[ -n "$GO_BIN" ]] || GO_BIN="$(resolve_go "$(basename "$out")")" || exit 1
+  need_go "$(basename "$out")"
   mkdir -p "$(dirname "$out")"
   BUILD_TMP="$out.tmp.$$"
   local start=$SECONDS
