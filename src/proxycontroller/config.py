@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from proxycontroller.model.deployment import DeploymentSettings
 from proxycontroller.model.documents import DocumentError, read_yaml_file
 from proxycontroller.model.limits import InputLimits
 from proxycontroller.model.proxy import SslConfig
@@ -455,6 +456,8 @@ class ControllerConfig(_Settings):
     instance: InstanceName = "proxycontroller"
     # How much the controller reads: bytes per file and per render input, YAML alias expansion.
     limits: InputLimits = InputLimits()
+    # How `proxycontroller manifests` installs the controller and the Envoys (model/deployment.py); `run` ignores it.
+    deployment: DeploymentSettings = DeploymentSettings()
 
     @model_validator(mode="wrap")
     @classmethod

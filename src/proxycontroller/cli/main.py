@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from proxycontroller.cli.errors import BadInput, Failed, OneLineErrors, user_errors
+from proxycontroller.cli.install import manifests_command, url_command
 from proxycontroller.cli.params import ListenAddress, bind_failure, check_port_free
 from proxycontroller.config import ControllerConfig, load_config
 
@@ -271,6 +272,11 @@ def demo_command(work_dir: Path | None, port: int | None, exit_after_curl: bool)
         check_port_free("--port", "127.0.0.1", port)  # before the minutes a first Gloo build takes
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     run_demo(work_dir, port, exit_after_curl=exit_after_curl)
+
+
+# Installing on a cluster (cli/install.py).
+main.add_command(manifests_command)
+main.add_command(url_command)
 
 
 if __name__ == "__main__":
