@@ -2,9 +2,9 @@
 kube-apiserver + etcd started by this script on loopback.
 
 The controller runs as users run it: `proxycontroller run --kubeconfig ... --no-leader-elect` (its service
-account, least-privilege RBAC from deploy/rbac.yaml). Everything is observed from outside, through the API:
-a watch on the Proxy sees each write the moment it is stored, and the script decodes Gloo's compressed spec
-itself. Nothing of the controller's internals is imported, so the script measures whatever the CLI runs.
+account, least-privilege RBAC as `proxycontroller manifests` renders it). Everything is observed from outside,
+through the API: a watch on the Proxy sees each write the moment it is stored, and the script decodes Gloo's
+compressed spec itself. Nothing of the controller's internals is imported, so the script measures whatever the CLI runs.
 
 1. Burst: 1,000 Upstreams created by 32 concurrent creators; proxycontroller against the seed itself (the
    walkthrough's Go program, tools/seed, built against Gloo v1.22.1 by `tools/testbin/build.sh seed`). Each

@@ -39,6 +39,7 @@ from proxycontroller.testing.servers.apiserver import (
     CONTROLLER_PERMISSIONS,
     KubeBinaries,
     KubeTestCluster,
+    controller_rbac_manifest,
     find_repo_root,
     gloo_crd_files,
 )
@@ -96,13 +97,13 @@ def gloo_kube_crd_files(repo_root: Path | None = None) -> list[Path]:
 def gloo_kube_cluster(
     workdir: Path, binaries: KubeBinaries, repo_root: Path | None = None
 ) -> Iterator[KubeTestCluster]:
-    """The test API server with the CRDs Gloo needs and deploy/rbac.yaml (the controller's least-privilege RBAC)."""
+    """The test API server with the CRDs Gloo needs and the controller's least-privilege RBAC, as rendered."""
     root = repo_root or find_repo_root()
     cluster = KubeTestCluster(
         workdir,
         binaries,
         crd_files=gloo_kube_crd_files(root),
-        manifests=[root / "deploy" / "rbac.yaml"],
+        manifests=[controller_rbac_manifest(workdir)],
         controller_permissions=CONTROLLER_PERMISSIONS,
     )
     try:

@@ -1,5 +1,5 @@
 """The seed's proof in Kubernetes mode: Upstreams are CRs on a real kube-apiserver, `proxycontroller run
---kubeconfig` (as its own service account, under deploy/rbac.yaml) writes the Proxy CR, the real Gloo (run outside
+--kubeconfig` (as its own service account, under the rendered RBAC) writes the Proxy CR, the real Gloo (run outside
 the cluster against the same API server) accepts it and serves it to a real Envoy, and
 `curl -H "Host: default-petstore-8080"` returns the pets. Every process listens on loopback."""
 

@@ -1,6 +1,6 @@
 """TLS in Kubernetes mode: a listener's `sslConfigurations[].secretRef` names a Kubernetes TLS Secret (type
 kubernetes.io/tls) holding a certificate the test's own CA signed; the controller (as its service account, under
-deploy/rbac.yaml, which grants it no Secrets) writes the Proxy, the real Gloo reads the Secret and the Proxy from the
+the rendered RBAC, which grants it no Secrets) writes the Proxy, the real Gloo reads the Secret and the Proxy from the
 API server, and a real Envoy serves the pets over TLS with exactly that certificate, and with the next one when the
 Secret is replaced."""
 

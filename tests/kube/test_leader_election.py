@@ -1,6 +1,6 @@
 """Lease-based leader election against the real kube-apiserver, authenticated as the controller's service account.
 
-deploy/rbac.yaml grants get, create and update on leases in gloo-system and nothing more (no list, watch, patch
+The rendered RBAC grants get, create and update on leases in gloo-system and nothing more (no list, watch, patch
 or delete), and every request here goes through that grant. Each test uses a Lease of its own, so the tests share
 the API server. Candidates are LeaderElectors in this event loop with a client each; `lead` callbacks record when
 they ran (a monotonic clock shared by all of them), which is how "one leader at a time" is checked.

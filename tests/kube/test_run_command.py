@@ -114,7 +114,7 @@ def test_credentials_the_api_server_refuses_end_in_one_line(
 
 @pytest.mark.parametrize("command", ["run", "status"])
 def test_what_rbac_forbids_is_named(kube_cluster: KubeTestCluster, tmp_path: Path, command: str) -> None:
-    """The controller's service account may manage Proxies in gloo-system only (deploy/rbac.yaml)."""
+    """The controller's service account may manage Proxies in gloo-system only (the rendered RBAC)."""
     kubeconfig = str(kube_cluster.controller_kubeconfig)
     result = invoke(run_or_status(command, "--kubeconfig", kubeconfig, "--proxy-namespace", "default"), tmp_path)
     assert result.returncode == 1, result.stderr

@@ -75,10 +75,10 @@ def bootstrap(layout: Layout, envoy: EnvoyLayout) -> dict[str, Any]:
     }
 
 
-def port_name(listener: ListenerSettings) -> str:
+def port_name(listener: ListenerSettings, port: int) -> str:
     """A Service port's name (at most 15 characters): `http-8080`, or `https-8443` for a TLS listener, which
     `proxycontroller url` reads back to choose the scheme."""
-    return f"{'https' if listener.ssl_configurations else 'http'}-{listener.bind_port}"
+    return f"{'https' if listener.ssl_configurations else 'http'}-{port}"
 
 
 def _labels(layout: Layout, envoy: EnvoyLayout) -> dict[str, str]:
@@ -113,9 +113,8 @@ def _admin_probe(layout: Layout, path: str) -> dict[str, Any]:
 
 def deployment(layout: Layout, envoy: EnvoyLayout) -> dict[str, Any]:
     settings = layout.settings.envoy
-    listeners = envoy.proxy.listeners
     # A port under 1024 needs the one capability a non-root process binds it with.
-    privileged_port = any(listener.bind_port < 1024 for listener in listeners)
+    privileged_port = any(port < 1024 for _, port in envoy.listeners)
     container = {
         "name": "envoy",
         "image": f"{settings.image}:{settings.gloo_version}",
@@ -126,8 +125,8 @@ def deployment(layout: Layout, envoy: EnvoyLayout) -> dict[str, Any]:
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         ],
         "ports": [
-            {"name": port_name(listener), "containerPort": listener.bind_port, "protocol": "TCP"}
-            for listener in listeners
+            {"name": port_name(listener, port), "containerPort": port, "protocol": "TCP"}
+            for listener, port in envoy.listeners
         ],
         "readinessProbe": {**_admin_probe(layout, "/ready"), "initialDelaySeconds": 3},
         "livenessProbe": {**_admin_probe(layout, "/server_info"), "initialDelaySeconds": 10},
@@ -169,13 +168,8 @@ def service(layout: Layout, envoy: EnvoyLayout) -> dict[str, Any]:
             "type": layout.settings.envoy.service_type,
             "selector": envoy.selector,
             "ports": [
-                {
-                    "name": port_name(listener),
-                    "port": listener.bind_port,
-                    "targetPort": port_name(listener),
-                    "protocol": "TCP",
-                }
-                for listener in envoy.proxy.listeners
+                {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}
+                for name, port in ((port_name(listener, port), port) for listener, port in envoy.listeners)
             ],
         },
     }

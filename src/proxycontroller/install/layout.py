@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from proxycontroller.config import ControllerConfig, ProxySettings
+from proxycontroller.config import ControllerConfig, ListenerSettings
 from proxycontroller.model.deployment import DeploymentSettings
 
 APP = "proxycontroller"
@@ -39,27 +39,30 @@ def digest(text: str) -> str:
 
 @dataclass(frozen=True)
 class EnvoyLayout:
-    """Where one Proxy's Envoy goes and what it is called."""
+    """Where the Envoy of one managed Proxy (a shard's, for a sharded one) goes, what it is called, and the
+    ports its listeners bind."""
 
-    proxy: ProxySettings
+    proxy_name: str
+    proxy_namespace: str
     namespace: str
+    listeners: tuple[tuple[ListenerSettings, int], ...]
 
     @property
     def name(self) -> str:  # the Deployment and the Service, as in the seed
-        return self.proxy.name
+        return self.proxy_name
 
     @property
     def config_map(self) -> str:
-        return f"{self.proxy.name}-envoy-config"
+        return f"{self.proxy_name}-envoy-config"
 
     @property
     def role(self) -> str:
         """Gloo's xDS snapshot key of the Proxy (its node.metadata.role)."""
-        return f"{self.proxy.namespace}~{self.proxy.name}"
+        return f"{self.proxy_namespace}~{self.proxy_name}"
 
     @property
     def selector(self) -> dict[str, str]:
-        return {ENVOY_SELECTOR_LABEL: self.proxy.name}
+        return {ENVOY_SELECTOR_LABEL: self.proxy_name}
 
 
 @dataclass(frozen=True)
@@ -96,28 +99,29 @@ class Layout:
         return self.settings.envoy.xds_address or f"gloo.{self.config.gloo_namespace}.svc.cluster.local"
 
     def envoys(self) -> tuple[EnvoyLayout, ...]:
-        """One per managed Proxy, in the configuration's order; ManifestError if one cannot be named or two
-        would share objects."""
-        found: dict[tuple[str, str], int] = {}
+        """One per managed Proxy (per shard of a sharded one), in the configuration's order; ManifestError if one
+        cannot be named or two would share objects."""
+        found: dict[tuple[str, str], str] = {}
         envoys = []
         controller = (self.namespace, self.name)
         for index, proxy in enumerate(self.config.proxies):
-            if len(proxy.name) > 63 or not _DNS_1035.fullmatch(proxy.name):
-                raise ManifestError(
-                    f"proxies[{index}].name: {proxy.name!r} cannot name its Envoy's Service (a DNS-1035 label: at"
-                    " most 63 lowercase letters, digits and '-', beginning with a letter)"
-                )
-            envoy = EnvoyLayout(proxy, self.settings.envoy.namespace or proxy.namespace)
-            if (envoy.namespace, envoy.name) == controller:
-                raise ManifestError(
-                    f"proxies[{index}].name: its Envoy would be named like the controller's Deployment"
-                    f" {envoy.namespace}/{envoy.name}"
-                )
-            earlier = found.setdefault((envoy.namespace, envoy.name), index)
-            if earlier != index:
-                raise ManifestError(
-                    f"proxies[{index}].name: the Envoys of proxies[{earlier}] and proxies[{index}] would both be"
-                    f" {envoy.namespace}/{envoy.name} (deployment.envoy.namespace puts every Envoy in one namespace)"
-                )
-            envoys.append(envoy)
+            for shard, name in enumerate(proxy.shard_names):
+                key = f"proxies[{index}].name"
+                if len(name) > 63 or not _DNS_1035.fullmatch(name):
+                    raise ManifestError(
+                        f"{key}: {name!r} cannot name its Envoy's Service (a DNS-1035 label: at most 63 lowercase"
+                        " letters, digits and '-', beginning with a letter)"
+                    )
+                listeners = tuple((listener, proxy.shard_port(listener, shard)) for listener in proxy.listeners)
+                envoy = EnvoyLayout(name, proxy.namespace, self.settings.envoy.namespace or proxy.namespace, listeners)
+                where = (envoy.namespace, envoy.name)
+                if where == controller:
+                    raise ManifestError(f"{key}: its Envoy would be named like the controller, {'/'.join(where)}")
+                earlier = found.setdefault(where, key)
+                if earlier != key:
+                    raise ManifestError(
+                        f"{key}: its Envoy and that of {earlier} would both be {'/'.join(where)}"
+                        " (deployment.envoy.namespace puts every Envoy in one namespace)"
+                    )
+                envoys.append(envoy)
         return tuple(envoys)

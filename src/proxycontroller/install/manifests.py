@@ -44,6 +44,13 @@ def render_manifests(config: ControllerConfig, config_text: str) -> list[dict[st
     return copied
 
 
+def render_rbac(config: ControllerConfig) -> list[dict[str, Any]]:
+    """Only the ServiceAccount and its RBAC (what the test API server runs every controller under)."""
+    layout = Layout(config)
+    copied: list[dict[str, Any]] = json.loads(json.dumps([rbac.service_account(layout), *rbac.rbac_objects(layout)]))
+    return copied
+
+
 def as_list(objects: list[dict[str, Any]]) -> dict[str, Any]:
     """A `kind: List`, as `kubectl get -o json` writes several objects."""
     return {"apiVersion": "v1", "kind": "List", "items": objects}
@@ -66,4 +73,4 @@ def dump_manifests(objects: list[dict[str, Any]]) -> str:
     return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True)
 
 
-__all__ = ["ManifestError", "as_list", "dump_manifests", "render_manifests"]
+__all__ = ["ManifestError", "as_list", "dump_manifests", "render_manifests", "render_rbac"]

@@ -3,7 +3,8 @@
 Nothing here fakes the API: `tools/testbin/build-kube.sh` builds the real `kube-apiserver` of
 k8s.io/kubernetes and the real `etcd`, and `KubeTestCluster` runs them on loopback (free ports) in a work
 directory, with the RBAC authorizer, static bearer tokens for an admin (group system:masters) and for the
-controller's service account, Gloo's own CRDs (read from Gloo's Go module) and `deploy/rbac.yaml` applied.
+controller's service account, Gloo's own CRDs (read from Gloo's Go module) and the controller's RBAC as
+`proxycontroller manifests` renders it for every namespace (`controller_rbac_manifest`) applied.
 
     with kube_test_cluster(tmp_path) as cluster:
         client = lightkube.Client(lightkube.KubeConfig.from_file(cluster.controller_kubeconfig))
@@ -74,7 +75,7 @@ class Permission:
     namespace: str | None = None  # None: cluster-wide (every namespace)
 
 
-# What deploy/rbac.yaml grants the controller; start() waits until the authorizer allows each of them.
+# What the rendered RBAC grants the controller; start() waits until the authorizer allows each of them.
 CONTROLLER_PERMISSIONS = (
     Permission("list", "upstreams", "gloo.solo.io"),
     Permission("watch", "upstreams", "gloo.solo.io"),
@@ -484,6 +485,19 @@ def _poll(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def controller_rbac_manifest(workdir: Path) -> Path:
+    """The controller's ServiceAccount and RBAC as `proxycontroller manifests` renders them when every namespace is
+    routed (`namespaces: ["*"]`, the Proxies, Lease and Events in gloo-system), written into `workdir`: the rules
+    the tests run the controller under, so they prove the renderer's RBAC."""
+    from proxycontroller.config import ControllerConfig
+    from proxycontroller.install.manifests import dump_manifests, render_rbac
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / "controller-rbac.yaml"
+    path.write_text(dump_manifests(render_rbac(ControllerConfig(namespaces=("*",)))))
+    return path
+
+
 @contextlib.contextmanager
 def kube_test_cluster(
     workdir: Path,
@@ -492,7 +506,8 @@ def kube_test_cluster(
     repo_root: Path | None = None,
     watch_cache: bool = False,
 ) -> Iterator[KubeTestCluster]:
-    """A started `KubeTestCluster` with Gloo's CRDs and deploy/rbac.yaml; stopped on exit, also on error.
+    """A started `KubeTestCluster` with Gloo's CRDs and the controller's rendered RBAC; stopped on exit, also on
+    error.
 
     `binaries` defaults to building them (instant when cached) with tools/testbin/build.sh kube.
     """
@@ -501,7 +516,7 @@ def kube_test_cluster(
         workdir,
         binaries or build_kube_binaries(root),
         crd_files=gloo_crd_files(root),
-        manifests=[root / "deploy" / "rbac.yaml"],
+        manifests=[controller_rbac_manifest(workdir)],
         controller_permissions=CONTROLLER_PERMISSIONS,
         watch_cache=watch_cache,
     )
