@@ -468,6 +468,45 @@ class KubeTestCluster:
         answer = client.create(review)
         return bool(answer.status is not None and answer.status.allowed)
 
+    # -- acting as a user ------------------------------------------------------------------------------
+
+    def kubectl(self, *args: str, stdin: str = "") -> list[str]:
+        """`kubectl` as the admin (the user's own tool, so a test proves what users run); its output lines.
+        AssertionError with kubectl's stderr if it fails or is not on PATH."""
+        binary = shutil.which("kubectl")
+        assert binary is not None, "kubectl is not on PATH (needed to prove what users run: kubectl apply -f -)"
+        result = subprocess.run(
+            [binary, "--kubeconfig", str(self.admin_kubeconfig), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+        return result.stdout.splitlines()
+
+    def service_account_kubeconfig(self, name: str, namespace: str, path: Path) -> Path:
+        """A kubeconfig for the ServiceAccount `namespace/name` (it must exist), with a token the API server
+        issues for it (TokenRequest), as the kubelet mounts one into a pod."""
+        from lightkube import Client, KubeConfig
+        from lightkube.models.authentication_v1 import TokenRequestSpec
+        from lightkube.models.meta_v1 import ObjectMeta
+        from lightkube.resources.core_v1 import ServiceAccount
+
+        client = Client(KubeConfig.from_file(self.admin_kubeconfig), field_manager=FIELD_MANAGER)
+        try:
+            request = ServiceAccount.Token(
+                metadata=ObjectMeta(name=name, namespace=namespace),
+                spec=TokenRequestSpec(audiences=[], expirationSeconds=3600),
+            )
+            answer: Any = client.create(request, name, namespace=namespace)
+        finally:
+            client.close()
+        path.write_text(yaml.safe_dump(self._kubeconfig(name, answer.status.token, namespace), sort_keys=False))
+        path.chmod(0o600)
+        return path
+
     def __enter__(self) -> KubeTestCluster:
         return self.start()
 
