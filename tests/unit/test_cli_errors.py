@@ -281,6 +281,16 @@ CASES = [
     ),
     Case("demo-port-taken", ("demo", "--port", "{taken}"), "--port 127.0.0.1:{taken}: address already in use"),
     Case("demo-work-dir-is-a-file", ("demo", "--work-dir", str(UPSTREAM)), "is a file"),
+    # manifests and url (more in test_manifests.py and tests/kube/test_url.py)
+    Case(
+        "manifests-bad-service-type",
+        ("manifests", "--config", "{tmp}/c.yaml"),
+        "c.yaml: deployment.envoy.serviceType: Input should be 'LoadBalancer', 'NodePort' or 'ClusterIP'",
+        files={"c.yaml": "deployment: {envoy: {serviceType: Ingress}}\n"},
+    ),
+    Case("url-without-proxy", ("url",), "missing option '--proxy'"),
+    Case("url-no-kubeconfig", ("url", "--proxy", "my-cool-proxy"), "no kubeconfig: not in a pod"),
+    Case("url-cluster-refused", ("url", "--kubeconfig", "{tmp}/kube.yaml", "--proxy", "p"), UNREACHABLE, 1, REFUSED),
 ]
 
 

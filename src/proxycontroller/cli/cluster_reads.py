@@ -10,7 +10,7 @@ from lightkube import ApiError, Client, ConfigError
 from lightkube.resources.core_v1 import Node, Service
 
 from proxycontroller.cli.errors import BadInput, Failed
-from proxycontroller.manager.preflight import load_kube_config
+from proxycontroller.manager.preflight import failure_reason, load_kube_config
 
 
 class ClusterReader:
@@ -65,4 +65,4 @@ class ClusterReader:
     def _unreachable(self, exc: httpx2.HTTPError) -> NoReturn:
         if isinstance(exc, httpx2.TimeoutException):
             raise Failed(f"{self.where}: no answer within {self.timeout:g}s") from exc
-        raise Failed(f"{self.where} is unreachable: {exc or type(exc).__name__}") from exc
+        raise Failed(f"{self.where} is unreachable: {failure_reason(exc)}") from exc

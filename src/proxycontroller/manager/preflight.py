@@ -223,3 +223,7 @@ def _reason(exc: BaseException) -> str:
         text = os.strerror(deepest.errno).lower()
         return f"{deepest.filename}: {text}" if deepest.filename else text
     return str(deepest) or type(deepest).__name__
+
+
+# For the other commands that talk to a cluster (`url`): the same few words for the same failures.
+failure_reason = _reason
