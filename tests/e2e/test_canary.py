@@ -22,11 +22,11 @@ from proxycontroller.testing.servers.petstore import NAME_HEADER, PETS_BODY, PET
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import wait_for_answer
 from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
+from tests.e2e.envoys import LOOPBACK, named_static_upstream
 
 pytestmark = pytest.mark.e2e
 
 PLUGINS = Path(__file__).resolve().parents[2] / "examples" / "plugins"
-LOOPBACK = "127.0.0.1"
 DOCUMENTED_CANARY_PERCENT = 20  # README: web-v1 weight 80, web-v2 weight 20
 REQUESTS = 2000
 # A correct split falls outside mean +- 5 sigma with probability ~6e-7; see test_the_tolerance_tells_splits_apart.
@@ -56,7 +56,7 @@ def example_upstreams(ports: dict[str, int]) -> list[dict[str, Any]]:
     for document in documents:
         metadata = document["metadata"]
         port = ports[metadata["name"]]
-        upstreams.append({"metadata": metadata, "static": {"hosts": [{"addr": LOOPBACK, "port": port}]}})
+        upstreams.append(named_static_upstream(metadata.pop("name"), metadata.pop("namespace"), port, **metadata))
     return upstreams
 
 
@@ -107,7 +107,7 @@ def splits_traffic(gloo: Gloo, work_dir: Path) -> None:
         envoy = stack.enter_context(start_envoy(work_dir / "envoy", xds_port=gloo.xds_port, proxy_name="canary-proxy"))
         url = f"http://{LOOPBACK}:{port}{PETS_PATH}"
         try:
-            wait_for_answer(url, "web.example.com", 200, timeout=60)
+            wait_for_answer(url, "web.example.com", 200, 60, gloo.process.running)
             answered = count_backends(port, "web.example.com", REQUESTS)
             assert set(answered) == {"web-v1", "web-v2"}, answered
             low, high = binomial_bounds(REQUESTS, DOCUMENTED_CANARY_PERCENT / 100)

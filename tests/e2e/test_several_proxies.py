@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 
 from proxycontroller.testing.servers.controller import controller_process
-from proxycontroller.testing.servers.envoy import start_envoy
 from proxycontroller.testing.servers.gloo import GLOO_SYSTEM, Gloo
 from proxycontroller.testing.servers.petstore import start_petstore
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import wait_for_answer
 from proxycontroller.translate.selection import EXPOSE_ANNOTATION
 from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
-from tests.e2e.envoys import LOOPBACK, Served, named_static_upstream
+from tests.e2e.envoys import LOOPBACK, Served, named_static_upstream, serve, wait_for_any
 
 pytestmark = pytest.mark.e2e
 
@@ -52,14 +51,7 @@ def by_namespace(gloo: Gloo, work_dir: Path) -> None:
         controller, _ = stack.enter_context(controller_process(work_dir / "controller", backend, config))
         for team in TEAMS:
             wait_until_gloo_accepts(gloo, controller, team)
-        a, b = (
-            Served(
-                team,
-                stack.enter_context(start_envoy(work_dir / team, xds_port=gloo.xds_port, proxy_name=team)),
-                listen[team],
-            )
-            for team in TEAMS
-        )
+        a, b = (serve(stack, gloo, work_dir, team, listen[team]) for team in TEAMS)
         try:
             a.wait_until_served_by("web-a", "web-a")
             b.wait_until_served_by("web-b", "web-b")
@@ -109,12 +101,7 @@ def by_labels(gloo: Gloo, work_dir: Path) -> None:
         controller, _ = stack.enter_context(controller_process(work_dir / "controller", backend, config))
         for name in listen:
             wait_until_gloo_accepts(gloo, controller, name)
-        public, internal = (
-            Served(
-                name, stack.enter_context(start_envoy(work_dir / name, xds_port=gloo.xds_port, proxy_name=name)), port
-            )
-            for name, port in listen.items()
-        )
+        public, internal = (serve(stack, gloo, work_dir, name, port) for name, port in listen.items())
         try:
             public.wait_until_served_by("web-1", "web-1")
             internal.wait_until_served_by("db-exposed", "db-exposed")
@@ -136,7 +123,7 @@ def by_labels(gloo: Gloo, work_dir: Path) -> None:
             # web-1 is relabelled tier=db and opts in: it leaves public and enters internal;.
             gloo.tree.write("upstreams", labelled("web-1", ports["web-1"], "db", expose="true"))
             internal.wait_until_served_by("web-1", "web-1")
-            wait_for_answer(public.url(), "web-1", 404, timeout=30)
+            wait_for_answer(public.url(), "web-1", 404, timeout=30, alive=public.alive)
             public.assert_stays_unrouted("web-1")
             public.wait_until_served_by("web-hidden", "web-hidden")
             internal.assert_not_routed("web-hidden")
@@ -223,11 +210,7 @@ def sharded(gloo: Gloo, work_dir: Path) -> None:
                 wait_until_gloo_accepts(gloo, controller, name)
             envoys = ShardEnvoys(
                 [
-                    Served(
-                        name,
-                        stack.enter_context(start_envoy(work_dir / name, xds_port=gloo.xds_port, proxy_name=name)),
-                        port,
-                    )
+                    serve(stack, gloo, work_dir, name, port)
                     for name, port in zip(shards, (first, first + 1), strict=True)
                 ]
             )
@@ -249,11 +232,3 @@ def sharded(gloo: Gloo, work_dir: Path) -> None:
             except AssertionError as error:
                 raise AssertionError(f"{error}\n--- controller:\n{controller.log_tail()}{envoys.logs()}") from None
             assert controller.running(), controller.log_tail()
-
-
-def wait_for_any(envoys: list[Served], host: str, timeout: float = 60) -> None:
-    """Until one of the Envoys answers 200 for `host`."""
-    deadline = time.monotonic() + timeout
-    while not any(served.get(host).status == 200 for served in envoys):
-        assert time.monotonic() < deadline, f"no Envoy answered for {host} within {timeout:.0f}s"
-        time.sleep(0.1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -59,11 +59,16 @@ def answer(url: str, host: str | None = None, timeout: float = 2.0) -> Answer:
         return Answer(0, {}, b"")
 
 
-def wait_for_answer(url: str, host: str | None, status: int, timeout: float) -> Answer:
-    """`answer` until it has `status` (Envoy learns routes asynchronously over xDS); that answer."""
+def wait_for_answer(
+    url: str, host: str | None, status: int, timeout: float, alive: Callable[[], bool] | None = None
+) -> Answer:
+    """`answer` until it has `status` (Envoy learns routes asynchronously over xDS); that answer. `alive` (e.g.
+    Gloo's `process.running`) makes the wait end at once with a RuntimeError when what feeds Envoy died."""
     deadline = time.monotonic() + timeout
     last = answer(url, host)
     while last.status != status and time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise RuntimeError(f"GET {url} (Host: {host}): gave up waiting for {status}, the control plane exited")
         time.sleep(0.1)
         last = answer(url, host)
     if last.status != status:
