@@ -13,11 +13,12 @@ import click
 
 from proxycontroller.cli.errors import BadInput, Failed, OneLineErrors, user_errors
 from proxycontroller.cli.install import manifests_command, url_command
-from proxycontroller.cli.params import ListenAddress, bind_failure, check_port_free
+from proxycontroller.cli.params import BindAddress, ListenAddress, bind_failure, check_port_free
 from proxycontroller.config import ControllerConfig, load_config
 
 if TYPE_CHECKING:  # the Kubernetes client is imported only by the commands that use it
     from proxycontroller.manager.backends import BackendChoice
+    from proxycontroller.manager.probes import ProbeServer
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
 log = logging.getLogger("proxycontroller.cli")
@@ -33,10 +34,10 @@ def _config(path: Path | None, namespaces: tuple[str, ...], proxy_namespace: str
     return config
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch of file changes at INFO
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # and lightkube's HTTP client every request
+def _setup_logging(level: str, log_format: str = "text") -> None:
+    from proxycontroller.manager.logs import setup_logging
+
+    setup_logging(level, log_format)
 
 
 GC_THRESHOLDS = (50_000, 20, 100)
@@ -107,11 +108,12 @@ def _controller_options(default_log_level: str) -> Callable[[Callable[..., None]
             namespaces: tuple[str, ...],
             proxy_namespace: str | None,
             log_level: str,
+            log_format: str,
             **rest: object,
         ) -> None:
             from proxycontroller.manager.backends import BackendChoice
 
-            _setup_logging(log_level)
+            _setup_logging(log_level, log_format)
             if config_dir is not None and (kubeconfig is not None or context is not None):
                 given = "--kubeconfig" if kubeconfig is not None else "--context"
                 raise BadInput(f"--config-dir (Gloo's directory mode) and {given} (a cluster) exclude each other")
@@ -156,6 +158,13 @@ def _controller_options(default_log_level: str) -> Callable[[Callable[..., None]
                 show_default=True,
                 help="debug also shows the traceback behind an error.",
             ),
+            click.option(
+                "--log-format",
+                type=click.Choice(["text", "json"]),
+                default="text",
+                show_default=True,
+                help="json: one object per line (time, level, logger, message and the objects it is about).",
+            ),
         ]
         decorated: Callable[..., None] = wrapper
         for option in reversed(options):
@@ -168,11 +177,17 @@ def _controller_options(default_log_level: str) -> Callable[[Callable[..., None]
 @main.command("run")
 @_controller_options(default_log_level="info")
 @click.option(
-    "--probe-address",
+    "--health-probe-bind-address",
+    "health_probe_address",
     type=ListenAddress(),
-    default="127.0.0.1:9091",
-    show_default=True,
-    help="host:port ([::1]:port for IPv6; port 0: any free one) for /metrics, /healthz and /readyz; empty to disable.",
+    help="host:port for /healthz, /readyz and /statusz ([::1]:port for IPv6, :port for every interface, port 0 for "
+    "any free one, 0 or empty for none)  [default: 127.0.0.1:9091]",
+)
+@click.option("--probe-address", type=ListenAddress(), help="The same as --health-probe-bind-address (older name).")
+@click.option(
+    "--metrics-bind-address",
+    type=ListenAddress(),
+    help="host:port for /metrics (as above); default: on the health probe address.",
 )
 @click.option(
     "--leader-elect/--no-leader-elect",
@@ -180,40 +195,75 @@ def _controller_options(default_log_level: str) -> Callable[[Callable[..., None]
     show_default=True,
     help="On a cluster: reconcile only while holding the Lease (run several replicas safely).",
 )
+@click.option(
+    "--graceful-shutdown-timeout",
+    "grace_period",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds a stop (SIGTERM, SIGINT) may take: the write in flight, the Lease released.",
+)
 def run_command(
     config: ControllerConfig,
     backend: BackendChoice,
     config_path: Path | None,
-    probe_address: tuple[str, int] | None,
+    health_probe_address: BindAddress | None,
+    probe_address: BindAddress | None,
+    metrics_bind_address: BindAddress | None,
     leader_elect: bool,
+    grace_period: float,
 ) -> None:
     """Watch Upstreams and keep the managed Proxy up to date until stopped (Ctrl-C, SIGTERM)."""
     import asyncio
 
     from proxycontroller.manager.controller import build_logic
     from proxycontroller.manager.leader import LeadershipLost
-    from proxycontroller.manager.probes import ProbeServer
-    from proxycontroller.manager.run import STARTUP_TIMEOUT_SECONDS, check_backend, run_controller
+    from proxycontroller.manager.run import (
+        STARTUP_TIMEOUT_SECONDS,
+        GracePeriodExceeded,
+        check_backend,
+        run_controller,
+    )
 
     with user_errors(config_path):
         logic = build_logic(config)
     for advisory in config.advisories():
         log.warning("%s", advisory)
-    probes = None
-    if probe_address is not None:
-        try:
-            probes = ProbeServer(*probe_address)
-        except OSError as exc:
-            raise bind_failure("--probe-address", *probe_address, exc) from exc
+    if health_probe_address is not None and probe_address is not None:
+        raise BadInput("--health-probe-bind-address and --probe-address are the same option: give one")
+    probes = health_probe_address or probe_address or BindAddress("--health-probe-bind-address", "127.0.0.1", 9091)
+    servers = _bind_servers(probes, metrics_bind_address)
     try:
         with user_errors(config_path):
             asyncio.run(check_backend(config, backend, STARTUP_TIMEOUT_SECONDS, upstreams=True))
-            asyncio.run(run_controller(config, backend, probes, leader_elect, logic))
+            asyncio.run(run_controller(config, backend, servers, leader_elect, logic, grace_period))
     except LeadershipLost as exc:
         raise Failed(f"lost leadership, exiting so that a restart begins with fresh caches: {exc}") from exc
+    except GracePeriodExceeded as exc:
+        raise Failed(f"{exc}; exiting anyway") from exc
     finally:
-        if probes is not None:
-            probes.stop()
+        for server in servers:
+            server.stop()
+
+
+def _bind_servers(probes: BindAddress, metrics: BindAddress | None) -> list[ProbeServer]:
+    """The listeners for the probes and /metrics, bound now so that a taken or wrong address fails at start in
+    one line naming the flag. /metrics shares the probes' listener unless given an address of its own."""
+    from proxycontroller.manager.probes import ProbeServer
+
+    same = metrics is None or ((metrics.host, metrics.port) == (probes.host, probes.port) and metrics.port != 0)
+    wanted = [(probes, same, True)] if same else [(probes, False, True), (metrics, True, False)]
+    servers: list[ProbeServer] = []
+    for address, serve_metrics, serve_probes in wanted:
+        if address is None or address.host is None:
+            continue
+        try:
+            servers.append(ProbeServer(address.host, address.port, metrics=serve_metrics, probes=serve_probes))
+        except OSError as exc:
+            for server in servers:
+                server.stop()
+            raise bind_failure(address.flag, address.host, address.port, exc) from exc
+    return servers
 
 
 @main.command("status")

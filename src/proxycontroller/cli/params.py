@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -11,11 +12,12 @@ import click
 from proxycontroller.cli.errors import BadInput
 
 
-def parse_address(text: str) -> tuple[str, int]:
+def parse_address(text: str, any_host: bool = False) -> tuple[str, int]:
     """`host:port` (`[v6 address]:port` for IPv6) as (host, port), the host without brackets; port 0 means any
-    free port. ValueError says what is wrong."""
+    free port; with `any_host`, `:port` (empty host: every interface, as Go's listeners take it). ValueError
+    says what is wrong."""
     host, colon, port = text.rpartition(":")
-    if not colon or not host:
+    if not colon or not (host or any_host):
         raise ValueError("expected host:port, e.g. 127.0.0.1:9091 or [::1]:9091")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
@@ -32,26 +34,35 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class ListenAddress(click.ParamType[tuple[str, int] | None]):
-    """`host:port`, or empty for none (None). A bad one is `error: --flag <value>: <what is wrong>`, as a taken
-    one is when it is bound."""
+@dataclass(frozen=True)
+class BindAddress:
+    """A listen address as given with `flag`: host and port, or none (`host` None: the listener is off)."""
+
+    flag: str
+    host: str | None
+    port: int = 0
+
+
+class ListenAddress(click.ParamType[BindAddress]):
+    """`host:port`, `:port` (every interface), or `0` or empty for none, as controller-runtime's bind addresses
+    take them. A bad one is `error: --flag <value>: <what is wrong>`, as a taken one is when it is bound."""
 
     name = "host:port"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, int] | None:
-        if value is None or isinstance(value, tuple):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> BindAddress:
+        if isinstance(value, BindAddress):
             return value
-        if value == "":
-            return None
+        flag = param.opts[0] if param is not None and param.opts else "address"
+        if value in ("", "0"):
+            return BindAddress(flag, None)
         try:
-            return parse_address(str(value))
+            return BindAddress(flag, *parse_address(str(value), any_host=True))
         except ValueError as exc:
-            flag = param.opts[-1] if param is not None and param.opts else "address"
             raise BadInput(f"{flag} {value}: {exc}") from exc
 
 
 def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # an empty host gives :port, as it was given
 
 
 def bind_failure(flag: str, host: str, port: int, error: OSError) -> BadInput:

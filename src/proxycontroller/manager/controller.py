@@ -8,6 +8,7 @@ from proxycontroller.model.resources import StoredProxy, Upstream
 from proxycontroller.reconcile.engine import Engine, Source, Target
 from proxycontroller.reconcile.metrics import CONTROLLER, Metrics
 from proxycontroller.reconcile.verdicts import VerdictReporter
+from proxycontroller.store.events import Recorder
 from proxycontroller.translate.registry import StrategyRegistry
 from proxycontroller.translate.translator import managed_labels
 from proxycontroller.validate.desired import ProxyLogic
@@ -19,7 +20,11 @@ def build_logic(config: ControllerConfig, registry: StrategyRegistry | None = No
 
 
 def build_engine(
-    config: ControllerConfig, logic: ProxyLogic, backend: Backend, metrics: Metrics | None = None
+    config: ControllerConfig,
+    logic: ProxyLogic,
+    backend: Backend,
+    metrics: Metrics | None = None,
+    recorder: Recorder | None = None,
 ) -> Engine:
     return Engine(
         CONTROLLER,
@@ -36,5 +41,6 @@ def build_engine(
         ownership=managed_labels(config.instance),
         settings=config.reconcile,
         metrics=metrics,
-        verdicts=VerdictReporter(config.gloo_namespace),
+        verdicts=VerdictReporter(config.gloo_namespace, recorder),
+        recorder=recorder,
     )

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -20,7 +21,9 @@ from proxycontroller.manager.probes import ProbeServer
 from proxycontroller.model.resources import PROXY, UPSTREAM, ResourceKind, StoredProxy
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.store.cache import ResourceCache
+from proxycontroller.store.events import EventRecorder
 from proxycontroller.store.kube import make_async_client
+from proxycontroller.store.kube_events import KubeEventSink
 from proxycontroller.translate.translator import managed_labels
 from proxycontroller.validate.desired import ProxyLogic
 
@@ -31,6 +34,13 @@ log = logging.getLogger(__name__)
 # fails the command at once (as controller-runtime's manager does), so a wrong address is seen at once; once
 # running, the watches ride out outages with backoff.
 STARTUP_TIMEOUT_SECONDS = 10.0
+# How long a stop (SIGTERM, SIGINT) may take: the write in flight, the Lease released, the connections closed.
+# Kubernetes waits 30 s (terminationGracePeriodSeconds) before it kills a pod.
+GRACE_PERIOD_SECONDS = 10.0
+
+
+class GracePeriodExceeded(Exception):
+    """Stopping took longer than the grace period; the process exits anyway (not 0: it did not stop cleanly)."""
 
 
 async def check_backend(config: ControllerConfig, choice: BackendChoice, timeout: float, *, upstreams: bool) -> None:
@@ -49,20 +59,31 @@ async def check_backend(config: ControllerConfig, choice: BackendChoice, timeout
 async def run_controller(
     config: ControllerConfig,
     choice: BackendChoice,
-    probes: ProbeServer | None,
+    servers: ProbeServer | Sequence[ProbeServer] | None,
     leader_election: bool = True,
     logic: ProxyLogic | None = None,
+    grace_period: float = GRACE_PERIOD_SECONDS,
 ) -> None:
-    """Runs until SIGINT or SIGTERM. On a cluster, with leader election, several replicas can run and only the
-    holder of the Lease `<first proxy namespace>/proxycontroller-<instance>` reconciles; a leader that cannot
-    renew raises LeadershipLost (the process should exit and restart with fresh caches, as controller-runtime's
-    do). `logic`: already built from `config` (the CLI builds it first, so a bad strategy fails at start).
-    `probes`: bound already (the CLI binds it first, so a taken port fails at start), started here; the caller
-    closes it."""
+    """Runs until SIGINT or SIGTERM, then stops within `grace_period` seconds: the write in flight finishes,
+    the Lease is released (else GracePeriodExceeded). On a cluster, with leader election, several replicas can
+    run and only the holder of the Lease `<first proxy namespace>/proxycontroller-<instance>` reconciles; a
+    leader that cannot renew raises LeadershipLost (the process should exit and restart with fresh caches, as
+    controller-runtime's do). On a cluster, notable outcomes are recorded as Events on the Proxy.
+    `logic`: already built from `config` (the CLI builds it first, so a bad strategy fails at start).
+    `servers`: for /metrics and the probes, bound already (the CLI binds them first, so a taken port fails at
+    start), started here; the caller closes them."""
     logic = logic or build_logic(config)
     backend = open_backend(choice, config.reconcile.field_manager)
     metrics = Metrics()
-    engine = build_engine(config, logic, backend, metrics)
+    recorder: EventRecorder | None = None
+    if choice.config_dir is None:
+        events_client = make_async_client(
+            choice.kubeconfig, choice.context, field_manager=config.reconcile.field_manager
+        )
+        backend.closers.append(events_client.close)
+        events = metrics.events_total
+        recorder = EventRecorder(KubeEventSink(events_client), count=lambda outcome: events.labels(outcome).inc())
+    engine = build_engine(config, logic, backend, metrics, recorder)
     elector: LeaderElector | None = None
     if leader_election and choice.config_dir is None:
         elector_client = make_async_client(
@@ -74,6 +95,9 @@ async def run_controller(
         )
         elector = LeaderElector(elector_client, settings)
         log.info("leader election on %s as %s", settings.describe(), settings.identity)
+        metrics.leader.labels(settings.lease_name).set_function(lambda: elector is not None and elector.is_leader)
+    else:
+        metrics.leader.labels(f"proxycontroller-{config.instance}").set(1)
 
     def ready() -> bool:
         # A standby replica is ready too: it is healthy and waiting for the Lease.
@@ -86,25 +110,64 @@ async def run_controller(
             **dataclasses.asdict(engine.health),
         }
 
-    if probes is not None:
-        probes.start(metrics.registry, ready, detail)
-        log.info("metrics and probes on %s (/metrics, /healthz, /readyz, /statusz)", probes.url)
+    if isinstance(servers, ProbeServer):
+        servers = [servers]
+    for server in servers or ():
+        server.start(metrics.registry, ready, detail)
+        log.info("serving %s on %s", server.serves, server.url, extra={"url": server.url, "port": server.port})
     log.info(
         "routing upstreams of %s into %s, backend: %s",
         "all namespaces" if config.all_namespaces else ", ".join(config.watched_namespaces() or ()),
         ", ".join(f"Proxy {p.namespace}/{p.name}" for p in config.proxies),
         choice.describe(),
     )
-    task = asyncio.create_task(elector.run(engine.run) if elector is not None else engine.run())
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, task.cancel)
+
+    async def lead() -> None:
+        writer = asyncio.create_task(recorder.run()) if recorder is not None else None
+        try:
+            await engine.run()
+        finally:
+            if writer is not None:
+                writer.cancel()
+                await asyncio.wait({writer})
+
+    task = asyncio.create_task(elector.run(lead) if elector is not None else lead())
     try:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await _until_stopped(task, grace_period)
     finally:
-        await backend.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace_period):
+                await backend.close()
         log.info("stopped")
+
+
+async def _until_stopped(task: asyncio.Task[None], grace_period: float) -> None:
+    """Waits for `task`, which runs until a signal cancels it, then gives it `grace_period` seconds to finish
+    (the write in flight, the Lease). Raises what it raised (LeadershipLost), or GracePeriodExceeded."""
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+
+    def stop(signum: signal.Signals) -> None:
+        if not signalled.is_set():
+            log.info("%s: stopping (at most %gs)", signum.name, grace_period)
+        signalled.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop, signum)
+    waiter = asyncio.create_task(signalled.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=grace_period)
+            if not done:
+                raise GracePeriodExceeded(f"did not stop within the grace period of {grace_period:g}s")
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
+    finally:
+        waiter.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 @dataclass(frozen=True)

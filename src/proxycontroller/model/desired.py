@@ -27,10 +27,34 @@ class DesiredObject:
         return f"{self.kind.KIND.kind} {self.key}"
 
 
+class Note(str):
+    """A warning that also says what it is about: it is its one-line message (everything that reads warnings as
+    text keeps working), plus the output object it `regards` (the Proxy), the `subjects` it names (say
+    `{"proxy": "ns/name", "upstream": "ns/name"}`, for a structured log line) and a `reason` (CamelCase, as a
+    Kubernetes Event names it). The engine logs and records it without knowing what an upstream is."""
+
+    regarding: ObjectKey | None
+    subjects: Mapping[str, str]
+    reason: str
+
+    def __new__(
+        cls,
+        message: str,
+        reason: str = "Warning",
+        regarding: ObjectKey | None = None,
+        subjects: Mapping[str, str] | None = None,
+    ) -> Note:
+        note = super().__new__(cls, message)
+        note.regarding = regarding
+        note.subjects = MappingProxyType(dict(subjects or {}))
+        note.reason = reason
+        return note
+
+
 @dataclass(frozen=True, slots=True)
 class Desired:
     objects: tuple[DesiredObject, ...]
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # Notes where the logic knows what they are about
 
 
 def as_resource(desired: DesiredObject) -> Resource:

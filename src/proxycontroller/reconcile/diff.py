@@ -67,6 +67,27 @@ def describe_parts_change(
     return f": {'; '.join(changes)}" if changes else ""
 
 
+def parts_change(
+    before: Mapping[str, tuple[str, ...]] | None, after: Mapping[str, tuple[str, ...]], limit: int = 10
+) -> dict[str, object]:
+    """For a structured log line: the parts added and removed over all listeners, as counts and the first
+    `limit` names of each (sorted); nothing when nothing is known or nothing moved."""
+    if before is None:
+        return {}
+    added: set[str] = set()
+    removed: set[str] = set()
+    for name in {*before, *after}:
+        old, new = set(before.get(name, ())), set(after.get(name, ()))
+        added |= new - old
+        removed |= old - new
+    fields: dict[str, object] = {}
+    if added:
+        fields.update(added=sorted(added)[:limit], addedCount=len(added))
+    if removed:
+        fields.update(removed=sorted(removed)[:limit], removedCount=len(removed))
+    return fields
+
+
 def _listed(sign: str, names: list[str], limit: int) -> str:
     if not names:
         return ""

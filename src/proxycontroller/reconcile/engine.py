@@ -15,19 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from proxycontroller.config import ReconcileSettings
 from proxycontroller.model.canonical import CanonicalError
-from proxycontroller.model.desired import Desired, DesiredObject
+from proxycontroller.model.desired import Desired, DesiredObject, Note
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION
 from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.reconcile.budget import BudgetedCaller, StillRunning
-from proxycontroller.reconcile.diff import describe_parts_change, is_owned, merge_for_write, needs_write
+from proxycontroller.reconcile.diff import describe_parts_change, is_owned, merge_for_write, needs_write, parts_change
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.reconcile.verdicts import VerdictReporter
 from proxycontroller.store.backoff import Backoff
@@ -40,12 +40,15 @@ from proxycontroller.store.errors import (
     StoreError,
     UnreadableError,
 )
+from proxycontroller.store.events import WARNING, Occurrence, Recorder
 from proxycontroller.store.reports import ProblemReports
 from proxycontroller.store.selection import labels_match
 
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 5
+
+T = TypeVar("T")
 
 
 class Logic(Protocol):
@@ -114,6 +117,7 @@ class Engine:
         settings: ReconcileSettings,
         metrics: Metrics | None = None,
         verdicts: VerdictReporter | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.name = name
         self.logic = logic
@@ -130,6 +134,7 @@ class Engine:
             target.kind: ResourceCache(target.kind, self.mark_dirty) for target in targets
         }
         self._verdicts = verdicts
+        self._recorder = recorder
         self._refusals = ProblemReports(log, logging.ERROR)  # objects in our way that are not ours to write
         self._caller: BudgetedCaller[Desired] = BudgetedCaller(f"{name} logic")
         self._dirty = asyncio.Event()
@@ -155,6 +160,8 @@ class Engine:
     # -- signals ---------------------------------------------------------------------------------------
 
     def mark_dirty(self) -> None:
+        self.metrics.workqueue_adds_total.labels(self.name).inc()
+        self.metrics.workqueue_depth.labels(self.name).set(1)
         self._dirty.set()
         self.converged.clear()
 
@@ -215,6 +222,9 @@ class Engine:
         self.resync()
         while True:
             await self._wait_for_burst_to_settle()
+            metrics = self.metrics
+            metrics.workqueue_depth.labels(self.name).set(0)
+            metrics.active_workers.labels(self.name).set(1)
             started = time.perf_counter()
             try:
                 result = await self.reconcile_once()
@@ -222,7 +232,8 @@ class Engine:
                 self._failed(exc)
                 continue
             finally:
-                self.metrics.reconcile_time_seconds.labels(self.name).observe(time.perf_counter() - started)
+                metrics.active_workers.labels(self.name).set(0)
+                metrics.reconcile_time_seconds.labels(self.name).observe(time.perf_counter() - started)
                 if self._pass_did_work:
                     self._last_pass_end = time.monotonic()
             self._succeeded()
@@ -246,6 +257,7 @@ class Engine:
         log.error("reconcile failed (attempt %d), retrying in %.1fs: %s", health.consecutive_failures, delay, exc)
         self.metrics.reconcile_errors_total.labels(self.name).inc()
         self.metrics.reconcile_total.labels(self.name, "error").inc()
+        self.metrics.workqueue_retries_total.labels(self.name).inc()
         asyncio.get_running_loop().call_later(delay, self.mark_dirty)
 
     def _succeeded(self) -> None:
@@ -276,7 +288,7 @@ class Engine:
             for stored in cache.items():
                 if (kind, stored.key) not in wanted and is_owned(stored, self.ownership):
                     self._pass_did_work = True
-                    await self._targets[kind].client.delete(stored.key)
+                    await _finished(self._targets[kind].client.delete(stored.key))
                     cache.remove(stored.key, notify=False)
                     self.metrics.writes_total.labels("delete").inc()
                     result.deleted.append(stored.key)
@@ -309,11 +321,34 @@ class Engine:
         self.metrics.warnings.set(len(desired.warnings))
         self.health.warnings = len(desired.warnings)
         if desired.warnings != self._reported_warnings:
+            said = set(self._reported_warnings)
             for warning in desired.warnings:
-                log.warning("%s", warning)
+                self._warn(warning, desired, new=warning not in said)
             self._reported_warnings = desired.warnings
         log.debug("%s: desired objects computed in %.0f ms", self.name, (time.perf_counter() - started) * 1000)
         return desired
+
+    def _warn(self, warning: str, desired: Desired, new: bool) -> None:
+        """Logs a warning of the logic, with what it is about; a new one that regards an output object is also
+        recorded on it (an Event, in kube mode)."""
+        if not isinstance(warning, Note):
+            log.warning("%s", warning)
+            return
+        log.warning("%s", warning, extra={"about": dict(warning.subjects), "reason": warning.reason})
+        if not new or self._recorder is None or warning.regarding is None:
+            return
+        for item in desired.objects:
+            if item.key == warning.regarding:
+                self._record(item.kind, item.key, warning.reason, warning)
+                return
+
+    def _record(self, kind: type[Resource], key: ObjectKey, reason: str, message: str, uid: str | None = None) -> None:
+        if self._recorder is None:
+            return
+        if uid is None:
+            stored = self.output_caches[kind].get(key) if kind in self.output_caches else None
+            uid = stored.metadata.uid if isinstance(stored, Resource) else None
+        self._recorder.record(Occurrence(kind.KIND, key, uid, WARNING, reason, str(message)))
 
     def _next_snapshot(self) -> Snapshot:
         """The caches as they are, copied (one dict copy per kind), with the keys each touched since the last
@@ -351,7 +386,7 @@ class Engine:
                     return
                 self._pass_did_work = True
                 try:
-                    written = await client.replace(_over_unreadable(wanted, current))
+                    written = await _finished(client.replace(_over_unreadable(wanted, current)))
                 except (ConflictError, NotFoundError):
                     self.metrics.conflicts_total.inc()
                     current = await _read(client, desired.key)
@@ -361,7 +396,7 @@ class Engine:
             if current is None:
                 self._pass_did_work = True
                 try:
-                    written = await client.create(wanted)
+                    written = await _finished(client.create(wanted))
                 except AlreadyExistsError:
                     # Not in the cache: not ours, unreadable, or created since the cache last heard. Decide on it.
                     current = await _read(client, desired.key)
@@ -381,7 +416,7 @@ class Engine:
                 return
             self._pass_did_work = True
             try:
-                written = await client.replace(merge_for_write(current, wanted))
+                written = await _finished(client.replace(merge_for_write(current, wanted)))
             except (ConflictError, NotFoundError):
                 # Someone wrote (or deleted) it since we read it: read it again, decide again.
                 self.metrics.conflicts_total.inc()
@@ -413,10 +448,19 @@ class Engine:
         before = self._parts.get((desired.kind, desired.key))
         self._parts[(desired.kind, desired.key)] = desired.parts
         self._refusals.clear((desired.kind, desired.key))
+        about = {desired.kind.KIND.kind.lower(): str(desired.key)}
         if restored_from is not None:
-            log.warning("%s restored: it was unreadable (%s)", desired.describe(), restored_from.reason)
+            log.warning(
+                "%s restored: it was unreadable (%s)", desired.describe(), restored_from.reason, extra={"about": about}
+            )
         else:
-            log.info("%s %sd%s", desired.describe(), operation, describe_parts_change(before, desired.parts))
+            log.info(
+                "%s %sd%s",
+                desired.describe(),
+                operation,
+                describe_parts_change(before, desired.parts),
+                extra={"about": about, **parts_change(before, desired.parts)},
+            )
 
     def _refuse_unreadable(self, desired: DesiredObject, unreadable: UnreadableError, result: PassResult) -> None:
         what, own = desired.describe(), self.ownership
@@ -431,12 +475,37 @@ class Engine:
     def _refuse_foreign(self, desired: DesiredObject, current: Resource, result: PassResult) -> None:
         said = f"is not managed by this controller (labels {self.ownership})"
         message = f"{desired.describe()} exists and {said}; leaving it untouched"
-        self._refuse(desired, current.metadata.resource_version, message, result)
+        self._refuse(desired, current.metadata.resource_version, message, result, current.metadata.uid)
 
-    def _refuse(self, desired: DesiredObject, version: str | None, message: str, result: PassResult) -> None:
-        """Leaves an object that is not ours alone: logged once per version of it, not on every pass."""
-        self._refusals.report((desired.kind, desired.key), version, message)
+    def _refuse(
+        self, desired: DesiredObject, version: str | None, message: str, result: PassResult, uid: str | None = None
+    ) -> None:
+        """Leaves an object that is not ours alone: logged (and recorded on it) once per version of it, not on
+        every pass."""
+        about = {desired.kind.KIND.kind.lower(): str(desired.key)}
+        if self._refusals.report((desired.kind, desired.key), version, message, about):
+            self._record(desired.kind, desired.key, "NotManaged", message, uid)
         result.skipped_foreign.append(desired.key)
+
+
+async def _finished(write: Awaitable[T]) -> T:
+    """A write is let finish when the pass is cancelled (SIGTERM) while it is in flight, so that what the store
+    holds is known (cached, logged) before the Lease is released to the next leader: its result is returned and
+    the cancellation is made again, to take effect at the pass's next await. A second cancellation (the grace
+    period is over) stops the waiting."""
+    task = asyncio.ensure_future(write)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            log.info("stopping: finishing the write in flight")
+            await asyncio.wait({task})
+        if task.cancelled() or task.exception() is not None:
+            raise
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()
+        return task.result()
 
 
 async def _read(client: ResourceClient[Any], key: ObjectKey) -> Resource | UnreadableError | None:

@@ -1,5 +1,6 @@
 """Gloo's verdict on the objects the engine writes: each change of `status.statuses.<gloo namespace>` is
-logged once (Rejected as an error, with Gloo's reason)."""
+logged once (Rejected as an error, with Gloo's reason), and a rejection or warning recorded on the object (an
+Event, in kube mode)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ from collections.abc import Iterable
 
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.model.status import State
+from proxycontroller.store.events import WARNING, Occurrence, Recorder
 
 log = logging.getLogger(__name__)
 
 
 class VerdictReporter:
-    def __init__(self, reporter_namespace: str) -> None:
+    def __init__(self, reporter_namespace: str, recorder: Recorder | None = None) -> None:
         self.reporter_namespace = reporter_namespace
+        self.recorder = recorder
         self._reported: dict[tuple[str, ObjectKey], tuple[State | None, str | None]] = {}
 
     def report(self, objects: Iterable[Resource]) -> None:
@@ -29,4 +32,9 @@ class VerdictReporter:
             if state is None:
                 continue
             level = {State.REJECTED: logging.ERROR, State.WARNING: logging.WARNING}.get(state, logging.INFO)
-            log.log(level, "Gloo reports %s %s%s", item.describe(), state.name, f": {reason}" if reason else "")
+            about = {item.KIND.kind.lower(): str(item.key)}
+            said = f"Gloo reports {item.describe()} {state.name}{f': {reason}' if reason else ''}"
+            log.log(level, "%s", said, extra={"about": about, "state": state.name})
+            if self.recorder is not None and level > logging.INFO:
+                why = "Rejected" if state is State.REJECTED else "GlooWarning"
+                self.recorder.record(Occurrence(item.KIND, item.key, item.metadata.uid, WARNING, why, said))

@@ -7,7 +7,7 @@ news. Each watch keeps one `ProblemReports` for as long as it runs, across the r
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 
 
 class ProblemReports:
@@ -16,13 +16,15 @@ class ProblemReports:
         self._level = level
         self._reported: dict[Hashable, Hashable] = {}  # subject -> the version last reported
 
-    def report(self, subject: Hashable, version: Hashable, message: str) -> bool:
+    def report(
+        self, subject: Hashable, version: Hashable, message: str, about: Mapping[str, str] | None = None
+    ) -> bool:
         """Logs `message` (a warning unless another level was given) unless this version of `subject` was reported
-        already; True if logged."""
+        already; True if logged. `about`: the objects it names, for a structured log line."""
         if self._reported.get(subject, _NEVER) == version:
             return False
         self._reported[subject] = version
-        self._logger.log(self._level, "%s", message)
+        self._logger.log(self._level, "%s", message, extra={"about": dict(about or {})})
         return True
 
     def clear(self, subject: Hashable) -> bool:

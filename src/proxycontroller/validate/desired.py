@@ -20,7 +20,7 @@ import msgspec
 
 from proxycontroller.config import ControllerConfig
 from proxycontroller.model.canonical import CanonicalSpec, canonical_json, compress
-from proxycontroller.model.desired import Desired, DesiredObject
+from proxycontroller.model.desired import Desired, DesiredObject, Note
 from proxycontroller.model.proxy import Listener, VirtualHost
 from proxycontroller.model.resources import ObjectKey, StoredProxy, Upstream
 from proxycontroller.model.snapshot import Snapshot
@@ -109,9 +109,10 @@ class ProxyLogic:
             for listener in proxy.listeners:
                 warnings += listener.skips.values
         for proxy in self._proxies:
-            warnings += proxy.warnings
+            said = list(proxy.warnings)
             for listener in proxy.served:
-                warnings += listener.admission.warnings.values
+                said += listener.admission.warnings.values
+            warnings += proxy.noted(said)
         return Desired(tuple(proxy.desired() for proxy in self._proxies), tuple(warnings))
 
     def _forget(self) -> None:
@@ -133,8 +134,9 @@ class _ProxyState:
         said: list[str] = []
         served = {id(p.listener) for p in admit_listeners(where, plan.listeners, said)}
         self.warnings = tuple(said)  # listeners left out: they depend on the configuration only
+        self._notes: dict[str, Note] = {}  # validation's warnings as Notes, from the last pass that had some
         self.listeners = tuple(
-            _ListenerState(f"{where} listener {listener.name!r}", listener, id(listener) in served)
+            _ListenerState(f"{where} listener {listener.name!r}", listener, id(listener) in served, key)
             for listener in listeners
         )
         self.served = tuple(listener for listener in self.listeners if listener.served)
@@ -148,12 +150,23 @@ class _ProxyState:
             for index, listener in enumerate(self.served)
         ]
         self._object: DesiredObject | None = None
-        self.skips: OrderedRuns[str] = OrderedRuns()  # upstreams its selection left out, and why, by key
+        self.skips: OrderedRuns[Note] = OrderedRuns()  # upstreams its selection left out, and why, by key
+
+    def noted(self, warnings: list[str]) -> list[Note]:
+        """Validation's warnings (what it left out of this Proxy) as Notes regarding it; made once per text,
+        kept while the text is still said, so a pass costs a lookup per warning, not an object."""
+        if not warnings and not self._notes:
+            return []
+        known, subjects = self._notes, {"proxy": str(self.key)}
+        notes = {text: known.get(text) or Note(text, "VirtualHostLeftOut", self.key, subjects) for text in warnings}
+        self._notes = notes
+        return [notes[text] for text in warnings]
 
     def update(self, per_listener: Sequence[list[StrategyChanges]], skipped: Mapping[ObjectKey, str | None]) -> None:
         if skipped and (self.skips or any(skipped.values())):
             for key, reason in skipped.items():
-                self.skips.put((key,), () if reason is None else (one_line(reason),))
+                note = () if reason is None else (_skip_note(self.key, key, one_line(reason)),)
+                self.skips.put((key,), note)
         for listener, found in zip(self.listeners, per_listener, strict=True):
             if listener.update(found) and listener.served:
                 self._object = None
@@ -220,13 +233,14 @@ class _Parts(Mapping[str, tuple[str, ...]]):
 class _ListenerState:
     """A listener's virtual hosts by position, as the last pass left them; its admission; its JSON."""
 
-    def __init__(self, where: str, listener: Listener, served: bool) -> None:
+    def __init__(self, where: str, listener: Listener, served: bool, proxy: ObjectKey) -> None:
         self.where = where
+        self.proxy = proxy
         self.listener = listener
         self.served = served  # False: validation left the listener out; its virtual hosts are not written
         self.body_limit = direct_response_limit(listener)
         self.groups: dict[Position, tuple[Candidate, ...]] = {}
-        self.skips: OrderedRuns[str] = OrderedRuns()  # what translation left out, in order
+        self.skips: OrderedRuns[Note] = OrderedRuns()  # what translation left out, in order
         self.admission = Admission(where)
         self.envelope = _envelope(listener)  # its canonical JSON before and after its virtual hosts
         self.chunks = Chunks()  # its virtual hosts' JSON, deflated in chunks
@@ -271,7 +285,7 @@ class _ListenerState:
         """What `position` holds now: its virtual hosts (checked and serialized) and its skip warnings."""
         if skipped or self.skips:  # nothing to say, and nothing said before: nothing to change
             # A strategy's reason names the upstream, whose name may hold a newline: one warning, one line.
-            self.skips.put(position, tuple(one_line(reason) for reason in skipped))
+            self.skips.put(position, tuple(_skip_note(self.proxy, position[1], one_line(reason)) for reason in skipped))
         if not self.served:
             return
         before = self.groups.pop(position, ())
@@ -306,6 +320,15 @@ class _ListenerState:
         for place in touched:
             chunks.touch(place)
         return chunks.deflated(admission.data.places, admission.data.values)
+
+
+def _skip_note(proxy: ObjectKey, upstream: ObjectKey, text: str) -> Note:
+    """An upstream left out of `proxy` (by its selection, or by a strategy), as a Note naming both; WHOLE: a
+    whole-set strategy's skip, which names no one upstream."""
+    subjects = {"proxy": str(proxy)}
+    if upstream != WHOLE:
+        subjects["upstream"] = str(upstream)
+    return Note(text, "UpstreamSkipped", proxy, subjects)
 
 
 def _serialize(virtual_host: VirtualHost) -> tuple[Verdict, bytes]:
