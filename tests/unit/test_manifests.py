@@ -118,7 +118,7 @@ def test_rbac_is_a_role_per_namespace_and_no_cluster_role_unless_every_namespace
         ]
     assert rules(objects, "gloo-system") == {
         "proxies": ["get", "list", "watch", "create", "update", "delete"],
-        "events": ["create"],
+        "events": ["create", "patch"],
         "leases": ["get", "create", "update"],
     }
 
@@ -137,12 +137,12 @@ def test_proxies_only_in_their_namespaces_and_the_lease_in_the_first() -> None:
     objects = objects_of(config)
     assert rules(objects, "alpha") == {
         "proxies": ["get", "list", "watch", "create", "update", "delete"],
-        "events": ["create"],
+        "events": ["create", "patch"],
         "leases": ["get", "create", "update"],  # manager/run.py: the first Proxy namespace, sorted
     }
     assert rules(objects, "zeta") == {
         "proxies": ["get", "list", "watch", "create", "update", "delete"],
-        "events": ["create"],
+        "events": ["create", "patch"],
     }
     assert rules(objects, "apps") == {"upstreams": ["get", "list", "watch"]}
     account = find(objects, "ServiceAccount", "proxycontroller-team-x", "alpha")

@@ -297,7 +297,7 @@ def status_command(config: ControllerConfig, backend: BackendChoice, config_path
             f"{r.namespace}/{r.name}",
             str(r.virtual_hosts),
             str(r.spec_bytes),
-            "yes" if r.compressed else "no",
+            r.compression,
             r.state,
             r.reason.replace("\\n", " ")[:120],
         )

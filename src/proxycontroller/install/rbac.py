@@ -5,8 +5,9 @@ What the controller does, and nothing more (each verb found in the code that use
   namespace: a Role there, or a ClusterRole when every namespace is routed (`*`).
 - Proxies: get, list, watch, create, update, delete (store/kube.py writes by create and replace, never patch)
   in each Proxy namespace only.
-- Events: create, through either API group (core/v1 and events.k8s.io/v1 store the same objects), where the
-  object they are about lives: the Proxy namespaces.
+- Events: create, and patch (store/kube_events.py counts the repeats of one in its `series`), through either
+  API group (core/v1 and events.k8s.io/v1 store the same objects), where the object they are about lives: the
+  Proxy namespaces.
 - Leases: get, create, update (manager/leader.py) in the Lease's namespace, the first Proxy namespace.
 
 One Role per namespace holds every rule that namespace needs, so an auditor reads a namespace's grants in one
@@ -28,7 +29,7 @@ PROXY_RULE = {
     "resources": ["proxies"],
     "verbs": ["get", "list", "watch", "create", "update", "delete"],
 }
-EVENT_RULE = {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]}
+EVENT_RULE = {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
 LEASE_RULE = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
 
 

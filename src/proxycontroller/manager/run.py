@@ -18,6 +18,7 @@ from proxycontroller.manager.controller import build_engine, build_logic
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector
 from proxycontroller.manager.preflight import check_cluster, check_config_dir
 from proxycontroller.manager.probes import ProbeServer
+from proxycontroller.model.encoding import COMPRESS_ANNOTATION
 from proxycontroller.model.resources import PROXY, UPSTREAM, ResourceKind, StoredProxy
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.store.cache import ResourceCache
@@ -175,23 +176,33 @@ class ProxyReport:
     namespace: str
     name: str
     virtual_hosts: int
-    spec_bytes: int
+    spec_bytes: int  # of the spec's JSON, decompressed if it is stored compressed
     compressed: bool
     state: str
     reason: str
+    stored_bytes: int = 0  # of what is stored: `compressedSpec`'s text when compressed, else the JSON
+
+    @property
+    def compression(self) -> str:
+        return f"yes ({self.stored_bytes} bytes stored)" if self.compressed else "no"
 
 
 def report(proxy: StoredProxy, config: ControllerConfig) -> ProxyReport:
+    """What `status` says of a Proxy: a compressed one (Gloo's `gloo.solo.io/compress: "true"`, the spec in
+    `compressedSpec`) is decompressed to count its virtual hosts, and said to be compressed."""
     status = proxy.status_from(config.gloo_namespace)
     state = status.parsed_state if status else None
+    compressed = (proxy.metadata.annotations or {}).get(COMPRESS_ANNOTATION) == "true"
+    spec = proxy.spec.json
     return ProxyReport(
         namespace=proxy.metadata.namespace,
         name=proxy.metadata.name,
-        virtual_hosts=count_virtual_hosts(proxy.spec.json),
-        spec_bytes=len(proxy.spec.json),
-        compressed=(proxy.metadata.annotations or {}).get("gloo.solo.io/compress") == "true",
+        virtual_hosts=count_virtual_hosts(spec),
+        spec_bytes=len(spec),
+        compressed=compressed,
         state=state.name.title() if state is not None else "(no verdict yet)",
         reason=(status.reason or "") if status else "",
+        stored_bytes=len(proxy.spec.compressed) if compressed else len(spec),
     )
 
 

@@ -106,6 +106,11 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once it exited (negative: the signal that ended it); None while it runs."""
+        return None if self._popen is None else self._popen.poll()
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
