@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from proxycontroller.model.resources import ObjectKey, ResourceKind
+from proxycontroller.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ class EventRecorder:
             series.written_count = count
             series.last_written = now
             self._count("failed")
-            text = f"{type(exc).__name__}: {exc}"
+            text = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
             level = logging.WARNING if text != self._last_failure else logging.DEBUG
             self._last_failure = text
             log.log(

@@ -14,7 +14,9 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.events_v1 import Event
 from lightkube.types import PatchType
 
+from proxycontroller.store.errors import StoreError
 from proxycontroller.store.events import Occurrence
+from proxycontroller.store.kube import _TRANSPORT_ERRORS, _answer
 
 REPORTING_CONTROLLER = "proxycontroller.io/proxycontroller"
 MAX_NOTE_BYTES = 1024  # the API server refuses a longer note
@@ -60,11 +62,17 @@ class KubeEventSink:
             reportingController=REPORTING_CONTROLLER,
             reportingInstance=self._instance,
         )
-        await self._client.create(event)
+        try:
+            await self._client.create(event)
+        except _TRANSPORT_ERRORS as exc:
+            raise StoreError(_answer(exc)) from exc
         return name
 
     async def update_series(self, occurrence: Occurrence, name: str, count: int, last_observed: datetime) -> None:
         series = EventSeries(count=count, lastObservedTime=_micro(last_observed))
-        await self._client.patch(
-            Event, name, {"series": series.to_dict()}, namespace=occurrence.key.namespace, patch_type=PatchType.MERGE
-        )
+        try:
+            namespace = occurrence.key.namespace
+            patch = {"series": series.to_dict()}
+            await self._client.patch(Event, name, patch, namespace=namespace, patch_type=PatchType.MERGE)
+        except _TRANSPORT_ERRORS as exc:
+            raise StoreError(_answer(exc)) from exc
