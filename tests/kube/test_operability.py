@@ -18,10 +18,10 @@ from typing import Any
 import yaml
 from lightkube import Client, KubeConfig
 from lightkube.resources.coordination_v1 import Lease
-from lightkube.resources.events_v1 import Event
 
 from proxycontroller.testing.servers.apiserver import KubeTestCluster
 from proxycontroller.testing.servers.processes import ManagedProcess, http_ready
+from tests.kube.test_events import events_on
 from tests.kube.test_run_command import ProxyCR, UpstreamCR, eventually
 from tests.unit.test_cli_errors import invoke
 
@@ -161,19 +161,16 @@ def test_json_logs_metrics_events_and_a_clean_stop(kube_cluster: KubeTestCluster
             uid = stored.metadata.uid
 
             def skip_event() -> Any:
-                for event in admin.list(Event, namespace=NAMESPACE):
-                    regarding = event.regarding
-                    if regarding is not None and regarding.name == proxy and event.reason == "UpstreamSkipped":
-                        return event
-                return None
+                return next((e for e in events_on(admin, proxy) if e.get("reason") == "UpstreamSkipped"), None)
 
             event = eventually(skip_event)
-            assert event.type == "Warning"
-            assert "gloo-system/ops-bad" in event.note
-            assert "proxycontroller.io/expose='yes'" in event.note
-            assert (event.regarding.kind, event.regarding.namespace, event.regarding.uid) == ("Proxy", NAMESPACE, uid)
-            assert event.reportingController == REPORTING_CONTROLLER
-            assert event.reportingInstance == socket.gethostname()
+            assert event["type"] == "Warning"
+            assert "gloo-system/ops-bad" in event["note"]
+            assert "proxycontroller.io/expose='yes'" in event["note"]
+            regarding = event["regarding"]
+            assert (regarding["kind"], regarding["namespace"], regarding["uid"]) == ("Proxy", NAMESPACE, uid)
+            assert event["reportingController"] == REPORTING_CONTROLLER
+            assert event["reportingInstance"] == socket.gethostname()
 
             after = eventually(lambda: (m := scrape(urls["/metrics"])).get(events_created) and m)
             for counter in (
