@@ -79,13 +79,15 @@ def labelled(name: str, port: int, tier: str, expose: str | None = None) -> dict
 
 
 def by_labels(gloo: Gloo, work_dir: Path) -> None:
-    """`public` routes tier=web, all but those annotated expose "false" (opt-out, the default); `internal` routes
-    every other tier, only those annotated expose "true" (opt-in). One upstream of each kind, and changes."""
-    backends = ("web-1", "web-hidden", "db-exposed", "db-quiet")
+    """`public` routes tier=web but what its exclude list names, all but those annotated expose "false" (opt-out,
+    the default); `internal` routes every other tier, only those annotated expose "true" (opt-in). One upstream of
+    each kind, and changes."""
+    backends = ("web-1", "web-hidden", "web-excluded", "db-exposed", "db-quiet")
     with contextlib.ExitStack() as stack:
         ports = {name: stack.enter_context(start_petstore(work_dir / "backends", name=name))[1] for name in backends}
         gloo.tree.write("upstreams", labelled("web-1", ports["web-1"], "web"))
         gloo.tree.write("upstreams", labelled("web-hidden", ports["web-hidden"], "web", expose="false"))
+        gloo.tree.write("upstreams", labelled("web-excluded", ports["web-excluded"], "web"))
         gloo.tree.write("upstreams", labelled("db-exposed", ports["db-exposed"], "db", expose="true"))
         gloo.tree.write("upstreams", labelled("db-quiet", ports["db-quiet"], "db"))
         listen = {"public": free_port(), "internal": free_port()}
@@ -93,7 +95,7 @@ def by_labels(gloo: Gloo, work_dir: Path) -> None:
         not_web = {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]}
         config = {
             "proxies": [
-                proxy("public", listen["public"], selector=web),
+                proxy("public", listen["public"], selector=web, exclude=["gloo-system/*-excluded"]),
                 proxy("internal", listen["internal"], selector=not_web, exposure="opt-in"),
             ]
         }
@@ -105,8 +107,9 @@ def by_labels(gloo: Gloo, work_dir: Path) -> None:
         try:
             public.wait_until_served_by("web-1", "web-1")
             internal.wait_until_served_by("db-exposed", "db-exposed")
-            # Opted out: 404 while its neighbour on the same Proxy answers; not opted in: 404 likewise.
+            # Opted out: 404 while its neighbour on the same Proxy answers; excluded, not opted in: 404 likewise.
             public.assert_not_routed("web-hidden")
+            public.assert_not_routed("web-excluded")
             internal.assert_not_routed("db-quiet")
             # Each Envoy: nothing of the other's selection.
             for host in backends:
