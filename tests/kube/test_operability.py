@@ -244,3 +244,59 @@ def test_two_controllers_on_one_machine_and_a_taken_port(kube_cluster: KubeTestC
         assert second.running()
     assert first.returncode == 0
     assert second.returncode == 0
+
+
+def test_a_foreign_proxy_and_gloos_rejection_are_events_on_the_proxy(
+    kube_cluster: KubeTestCluster, tmp_path: Path
+) -> None:
+    """A Proxy at one of our names that is not ours is left alone with a NotManaged Event on it; Gloo's Rejected
+    verdict on one of ours (written into its status, where Gloo writes it) is a Rejected Event on it."""
+    admin = Client(KubeConfig.from_file(kube_cluster.admin_kubeconfig), field_manager="kube-tests")
+    foreign, judged = "someone-elses-proxy", "judged-proxy"
+    config = {
+        "proxies": [{"name": foreign}, {"name": judged, "listeners": [{"name": "other", "bindPort": 8081}]}],
+        "instance": "judged",
+        "namespaces": [NAMESPACE],
+    }
+    try:
+        admin.create(upstream("judged-alpha"))
+        planted: Any = admin.create(
+            ProxyCR.from_dict(
+                {
+                    "apiVersion": "gloo.solo.io/v1",
+                    "kind": "Proxy",
+                    "metadata": {"name": foreign, "namespace": NAMESPACE, "labels": {"team": "other"}},
+                    "spec": {"listeners": []},
+                }
+            )
+        )
+        with controller(tmp_path / "c", kube_cluster.controller_kubeconfig, config) as process:
+            eventually(lambda: routed(admin, judged) == ["judged-alpha"])
+            written: Any = admin.get(ProxyCR, judged, namespace=NAMESPACE)
+            raw = written.to_dict()
+            raw["status"] = {"statuses": {NAMESPACE: {"state": 2, "reason": "invalid listener", "reportedBy": "gloo"}}}
+            admin.replace(ProxyCR.from_dict(raw))
+
+            def event(name: str, reason: str) -> Any:
+                return next((e for e in events_on(admin, name) if e.get("reason") == reason), None)
+
+            not_ours = eventually(lambda: event(foreign, "NotManaged"))
+            assert not_ours["regarding"]["uid"] == planted.metadata.uid
+            assert "is not managed by this controller" in not_ours["note"]
+            rejected = eventually(lambda: event(judged, "Rejected"))
+            assert rejected["type"] == "Warning"
+            assert rejected["note"] == f"Gloo reports Proxy {NAMESPACE}/{judged} REJECTED: invalid listener"
+            assert rejected["regarding"]["uid"] == written.metadata.uid
+            unchanged: Any = admin.get(ProxyCR, foreign, namespace=NAMESPACE)
+            assert unchanged.metadata.resourceVersion == planted.metadata.resourceVersion  # left alone
+        lines = log_lines(process.log_path)
+        assert any(line.get("proxy") == f"{NAMESPACE}/{foreign}" and line["level"] == "error" for line in lines)
+        verdicts = [line for line in lines if line.get("state") == "REJECTED"]
+        assert verdicts[0]["proxy"] == f"{NAMESPACE}/{judged}"
+    finally:
+        with contextlib.suppress(Exception):  # already gone
+            admin.delete(UpstreamCR, "judged-alpha", namespace=NAMESPACE)
+        for name in (foreign, judged):
+            with contextlib.suppress(Exception):
+                admin.delete(ProxyCR, name, namespace=NAMESPACE)
+        admin.close()
