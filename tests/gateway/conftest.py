@@ -22,6 +22,7 @@ from proxycontroller.testing.servers.apiserver import (
     CONTROLLER_PERMISSIONS,
     KubeBinaries,
     KubeTestCluster,
+    controller_rbac_manifest,
     gloo_crd_files,
 )
 from proxycontroller.testing.servers.gateway_envoy import GatewayEnvoy, start_gateway_envoy
@@ -99,7 +100,7 @@ def gateway_cluster(
         work,
         kube_binaries,
         crd_files=[*crd_files(kgateway_binaries, work / "crds"), *gloo_crd_files(REPO)],
-        manifests=[REPO / "deploy" / "rbac.yaml"],
+        manifests=[controller_rbac_manifest(work)],
         namespaces=(CONTROLLER_NAMESPACE, "default", KGATEWAY_NAMESPACE),
         controller_permissions=CONTROLLER_PERMISSIONS,
     )
