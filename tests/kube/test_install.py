@@ -2,8 +2,9 @@
 what it rendered.
 
 The API server validates every built-in kind (Deployment, PodDisruptionBudget, RBAC...); there is no kubelet, so
-no pod runs, and the controller runs here as a process instead, authenticated with a token the API server issues
-for the rendered ServiceAccount (TokenRequest). The configuration routes two namespaces of its own and writes its
+no pod runs, and the controller runs here as a process instead, with the stored Deployment's command line and the
+stored ConfigMap's file, authenticated with a token the API server issues for the rendered ServiceAccount
+(TokenRequest). The configuration routes two namespaces of its own and writes its
 Proxy in gloo-system, so the RBAC it gets is Roles only; the instance is its own, so no other test's grants (the
 test cluster's controller account) are involved.
 """
@@ -32,7 +33,7 @@ from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from proxycontroller.testing.servers.apiserver import KubeTestCluster
-from proxycontroller.testing.servers.controller import controller_process
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port, http_ready, running
 
 UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
 ProxyCR = create_namespaced_resource("gloo.solo.io", "v1", "Proxy", "proxies")
@@ -146,21 +147,46 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> N
         time.sleep(0.2)
 
 
-def test_the_controller_works_with_exactly_the_rendered_rbac(
+def as_rendered(admin: Client, kubeconfig: Path, work: Path) -> tuple[ManagedProcess, int]:
+    """The controller's container as the stored Deployment runs it (its command and arguments, its configuration
+    from the stored ConfigMap) on this machine: the ConfigMap's file at a local path, the probe address on
+    loopback, and a kubeconfig for the token the kubelet would mount."""
+    deployment: Any = admin.get(Deployment, ACCOUNT, namespace="gloo-system")
+    (container,) = deployment.spec.template.spec.containers
+    stored: Any = admin.get(ConfigMap, ACCOUNT, namespace="gloo-system")
+    config = work / "config.yaml"
+    config.write_text(stored.data["config.yaml"])
+    port = free_port()
+    local = {
+        "--config=/etc/proxycontroller/config.yaml": f"--config={config}",
+        "--health-probe-bind-address=:9091": f"--health-probe-bind-address=127.0.0.1:{port}",
+    }
+    assert set(local) <= set(container.args), container.args
+    args = [local.get(arg, arg) for arg in container.args]
+    assert container.command == ["proxycontroller"]
+    command = [str(Path(sys.executable).parent / "proxycontroller"), *args, "--kubeconfig", str(kubeconfig)]
+    return ManagedProcess("proxycontroller", command, work / "controller.log"), port
+
+
+def test_the_controller_works_as_rendered_with_exactly_the_rendered_rbac(
     account_kubeconfig: Path, admin_client: Client, tmp_path: Path
 ) -> None:
     admin_client.create(upstream("svc-a", ROUTED[0]))
     admin_client.create(upstream("svc-b", ROUTED[1]))
     admin_client.create(upstream("not-routed", "default"))
+    process, port = as_rendered(admin_client, account_kubeconfig, tmp_path)
     try:
         # Leader election on, as deployed: the Lease is in gloo-system, under the rendered Role.
-        with controller_process(tmp_path, ["--kubeconfig", str(account_kubeconfig)], CONFIG) as (process, _):
+        with running(process, http_ready(f"http://127.0.0.1:{port}/readyz"), timeout=60):
             eventually(lambda: routed(admin_client) == {"svc-a", "svc-b"}, "the Proxy routes both namespaces")
             admin_client.delete(UpstreamCR, "svc-b", namespace=ROUTED[1])
             eventually(lambda: routed(admin_client) == {"svc-a"}, "a deleted upstream leaves the Proxy")
             lease: Any = admin_client.get(Lease, f"proxycontroller-{INSTANCE}", namespace="gloo-system")
             assert lease.spec.holderIdentity
-            assert "not allowed" not in process.log_tail(), process.log_tail()
+            log = process.log_tail(200)
+            assert "not allowed" not in log, log
+            assert "forbidden" not in log.lower(), log
+            assert log.splitlines()[-1].startswith("{"), log  # --log-format=json, as rendered
     finally:
         for name, namespace in (("svc-a", ROUTED[0]), ("svc-b", ROUTED[1]), ("not-routed", "default")):
             with contextlib.suppress(ApiError):

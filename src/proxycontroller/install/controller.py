@@ -73,8 +73,11 @@ def deployment(layout: Layout, config_text: str) -> dict[str, Any]:
             "run",
             f"--config={CONFIG_DIR}/{CONFIG_KEY}",
             "--leader-elect",
-            # Every address of the pod: the kubelet probes and Prometheus scrapes from outside it.
-            f"--probe-address=0.0.0.0:{settings.probe_port}",
+            # Every address of the pod (`:port`): the kubelet probes and Prometheus scrapes from outside it;
+            # /metrics is served there too.
+            f"--health-probe-bind-address=:{settings.probe_port}",
+            # One object per line, for the cluster's log collector.
+            "--log-format=json",
         ],
         "ports": [{"name": PROBE_PORT_NAME, "containerPort": settings.probe_port, "protocol": "TCP"}],
         # /healthz fails only when the process is wedged; a standby replica is ready too (it waits for the Lease).
