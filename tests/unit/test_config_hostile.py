@@ -82,7 +82,7 @@ def assert_refused(tmp_path: Path, text: str, key: str, problem: str) -> None:
         assert problem in message, f"{command}: {message}"
 
 
-# --- domain templates: only {name} and {namespace}, checked when the configuration loads -----------------------
+# --- domain templates: only the documented fields, checked when the configuration loads --------------------------
 
 TEMPLATE_CASES = [
     ("{nme}", "unknown field '{nme}'; known: {name}, {namespace}"),
@@ -97,9 +97,13 @@ TEMPLATE_CASES = [
     ("{name} .example.com", "holds whitespace or a control character"),
     ("{name}\r\n.example.com", "holds whitespace or a control character"),
     ("{name", "is not a template"),
-    ("{namespace}", "does not use {name}"),  # the same domain for a namespace's upstreams, empty without one
-    ("example.com", "does not use {name}"),
-    ("{{name}}", "does not use {name}"),  # literal braces: a constant
+    ("example.com", "uses no field"),  # the same domain for every upstream
+    ("{{name}}", "uses no field"),  # literal braces: a constant
+    ("{label}", "{label} needs a key: {label[KEY]}"),
+    ("{label[Bad Key]}", "label key 'Bad Key': its name must be 1 to 63"),
+    ("{annotation[a/b/c]}", "annotation key 'a/b/c': its prefix (before '/') must be a DNS-1123 subdomain"),
+    ("{label[app].x}", "no attribute access or indexing"),
+    ("{service.__class__}", "no attribute access or indexing"),
 ]
 
 

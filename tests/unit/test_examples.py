@@ -18,6 +18,11 @@ UPSTREAMS = str(EXAMPLES / "upstreams")
 
 # Each use case's configuration, the render arguments its README gives, and what the Proxies must route.
 RENDERED = {
+    "host-templates": (
+        ["-f", str(EXAMPLES / "host-templates" / "upstreams")],
+        {"my-cool-proxy": ["default-petstore-8080"]},
+    ),
+    "path-prefix": (["-f", UPSTREAMS], {"my-cool-proxy": ["all-upstreams"]}),
     "selection": (["-f", str(EXAMPLES / "selection" / "upstreams")], {"my-cool-proxy": ["default-petstore-8080"]}),
     "shards": (
         ["-f", UPSTREAMS, "-n", "*"],
@@ -58,3 +63,39 @@ def test_render_works_on_each_example_and_routes_what_its_readme_says(example: s
     assert found == routed
     readme = (EXAMPLES / example / "README.md").read_text()
     assert f"--config examples/{example}/config.yaml" in readme
+
+
+def test_the_path_prefix_example_routes_the_petstore_under_its_name_and_its_annotation() -> None:
+    config = str(EXAMPLES / "path-prefix" / "config.yaml")
+    for source, prefix in (
+        (UPSTREAMS, "/default-petstore-8080"),
+        (str(EXAMPLES / "path-prefix" / "upstreams"), "/pets"),
+    ):
+        code, out, err = run("render", "-f", source, "--config", config)
+        assert code == 0, err
+        (proxy,) = [document for document in yaml.safe_load_all(out) if document]
+        (catch_all,) = proxy["spec"]["listeners"][0]["httpListener"]["virtualHosts"]
+        petstore = [
+            r for r in catch_all["routes"] if r["routeAction"]["single"]["upstream"]["name"] == "default-petstore-8080"
+        ]
+        assert [r["matchers"] for r in petstore] == [[{"prefix": f"{prefix}/"}], [{"exact": prefix}]]
+        assert all(r["options"] == {"prefixRewrite": "/"} for r in petstore)
+
+
+def test_the_host_templates_example_gives_the_petstore_five_domains_and_names_what_it_leaves_out() -> None:
+    config = str(EXAMPLES / "host-templates" / "config.yaml")
+    code, out, err = run("render", "-f", str(EXAMPLES / "host-templates" / "upstreams"), "--config", config)
+    assert code == 0, err
+    (proxy,) = [document for document in yaml.safe_load_all(out) if document]
+    (host,) = proxy["spec"]["listeners"][0]["httpListener"]["virtualHosts"]
+    assert host["domains"] == [
+        "default-petstore-8080",
+        "petstore.default.example.com",
+        "petstore.example.com",
+        "pets.example.com",
+        "shop.example.com",
+    ]
+    assert (
+        "left out Upstream gloo-system/default-reviews-9080: '{label[app]}.example.com': the upstream has no label"
+        in err
+    )

@@ -81,7 +81,7 @@ def test_the_response_codes_are_named_as_gloos_enum_names_them(gloo_module_dir: 
         ({"httpsPort": 70000}, "httpsPort"),
         ({"httpsPort": "8443"}, "httpsPort"),
         ({"allowOptOut": "yes"}, "allowOptOut"),
-        ({"domainTemplates": ["{namespace}"]}, "domainTemplates"),
+        ({"domainTemplates": ["example.com"]}, "domainTemplates"),
         ({"redirect": True}, "redirect"),
     ],
 )

@@ -170,9 +170,11 @@ def test_path_prefix_strategy_routes_by_name_and_strips_the_prefix() -> None:
         {
             "name": "all-upstreams",
             "domains": ["*"],
-            "routes": [
+            "routes": [  # `/<name>/...` and `/<name>` itself, the prefix replaced by `/`
                 single("gloo-system", "a", "/a/", options={"prefixRewrite": "/"}),
+                {**single("gloo-system", "a", matchers=[{"exact": "/a"}]), "options": {"prefixRewrite": "/"}},
                 single("gloo-system", "b", "/b/", options={"prefixRewrite": "/"}),
+                {**single("gloo-system", "b", matchers=[{"exact": "/b"}]), "options": {"prefixRewrite": "/"}},
             ],
         }
     ]
@@ -287,6 +289,10 @@ def test_several_proxies_with_http_and_https_listeners_and_several_strategies_re
     def by_host(namespace: str, name: str, domain: str) -> dict[str, Any]:
         return {"name": name, "domains": [domain], "routes": [single(namespace, name)]}
 
+    def by_path(namespace: str, name: str) -> list[dict[str, Any]]:
+        exact = {**single(namespace, name, matchers=[{"exact": f"/{name}"}]), "options": {"prefixRewrite": "/"}}
+        return [single(namespace, name, f"/{name}/", options={"prefixRewrite": "/"}), exact]
+
     public_hosts = [by_host("team-a", "api", "api.example.com"), by_host("team-a", "web", "web.example.com")]
     assert rendered.proxy("public")["spec"] == {
         "listeners": [
@@ -301,8 +307,8 @@ def test_several_proxies_with_http_and_https_listeners_and_several_strategies_re
                             "name": "by-path",
                             "domains": ["example.com"],
                             "routes": [
-                                single("team-a", "api", "/api/", options={"prefixRewrite": "/"}),
-                                single("team-a", "web", "/web/", options={"prefixRewrite": "/"}),
+                                *by_path("team-a", "api"),
+                                *by_path("team-a", "web"),
                             ],
                         },
                     ]
@@ -333,9 +339,9 @@ def test_several_proxies_with_http_and_https_listeners_and_several_strategies_re
                             "name": "everything",
                             "domains": ["mesh.internal"],
                             "routes": [
-                                single("team-a", "api", "/api/", options={"prefixRewrite": "/"}),
-                                single("team-a", "web", "/web/", options={"prefixRewrite": "/"}),
-                                single("team-b", "db", "/db/", options={"prefixRewrite": "/"}),
+                                *by_path("team-a", "api"),
+                                *by_path("team-a", "web"),
+                                *by_path("team-b", "db"),
                             ],
                         },
                     ]

@@ -10,8 +10,15 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StrictBool, StrictInt
 
 from proxycontroller.config import shown
-from proxycontroller.model.proxy import VirtualHost
+from proxycontroller.model.proxy import Matcher, VirtualHost
 from proxycontroller.model.resources import Upstream
+from proxycontroller.translate.annotations import (
+    PREFIX_RULE,
+    AnnotationError,
+    annotated_prefix,
+    extra_domains,
+    prefix_problem,
+)
 from proxycontroller.translate.api import Skip, StrategyOptions, route_to, strategy, virtual_host
 from proxycontroller.translate.redirect import OptOutError, ResponseCode, https_redirect_route, opted_out
 from proxycontroller.translate.templates import DOMAIN_REFUSED, Template, TemplateError
@@ -38,25 +45,47 @@ DomainTemplates = Annotated[tuple[Annotated[str, AfterValidator(_parses)], ...],
 
 
 class HostHeaderOptions(StrategyOptions):
-    # Domains per virtual host, from the upstream's name and namespace. The seed uses the bare name only.
+    # Domains per virtual host, from the upstream's fields (templates.py). The seed uses the bare name only.
     domain_templates: DomainTemplates = ("{name}",)
+    # Add the domains of the annotation proxycontroller.io/domains: "a.example.com,b.example.com".
+    allow_domains_annotation: StrictBool = True
 
     @functools.cached_property
     def templates(self) -> tuple[Template, ...]:
         return tuple(Template.parse(template) for template in self.domain_templates)
 
 
+def host_domains(upstream: Upstream, options: HostHeaderOptions) -> list[str]:
+    """The upstream's domains: its templates', then its annotation's, each once (Envoy compares them without
+    case, and refuses a virtual host that repeats one). Raises Skip or TemplateError to leave it out."""
+    domains = [template.render(upstream) for template in options.templates]
+    extra: tuple[str, ...] = ()
+    if options.allow_domains_annotation and upstream.metadata.annotations:
+        try:
+            extra = extra_domains(upstream.metadata)
+        except AnnotationError as exc:
+            raise Skip(str(exc)) from None
+    if len(domains) == 1 and not extra:
+        return domains  # the seed's case: nothing to compare
+    seen: set[str] = set()
+    unique = []
+    for domain in (*domains, *extra):
+        if domain.lower() not in seen:
+            seen.add(domain.lower())
+            unique.append(domain)
+    return unique
+
+
 @strategy("host-header", options=HostHeaderOptions)
 def host_header(upstream: Upstream, options: HostHeaderOptions) -> VirtualHost:
     """The seed's strategy: one virtual host per upstream, named after it, matched by Host header."""
     name, namespace = upstream.metadata.name, upstream.metadata.namespace
-    values = {"name": name, "namespace": namespace}
     # What virtual_host(name, domains, [route_to(upstream)]) builds, validated from one document: one call into
     # pydantic-core instead of six nested constructors (the first pass builds one per upstream).
     return VirtualHost.model_validate(
         {
             "name": name,
-            "domains": [template.render(values) for template in options.templates],
+            "domains": host_domains(upstream, options),
             "routes": [
                 {
                     "matchers": [{"prefix": "/"}],
@@ -90,16 +119,69 @@ def _virtual_host_name(name: str) -> str:
     return name
 
 
+def _prefix_template(template: str) -> str:
+    parsed = Template.parse(_parses(template))
+    if not parsed.literal_start.startswith("/"):
+        raise ValueError(f"{shown(template)} must start with '/' (a path prefix), e.g. '/{{name}}'")
+    return template
+
+
 class PathPrefixOptions(StrategyOptions):
     name: Annotated[str, AfterValidator(_virtual_host_name)] = "all-upstreams"
     domains: Annotated[tuple[Annotated[str, AfterValidator(_domain)], ...], AfterValidator(_distinct_domains)] = ("*",)
+    # Each upstream's prefix, from its fields as domain templates use them.
+    prefix_template: Annotated[str, AfterValidator(_prefix_template)] = "/{name}"
+    # An upstream annotated proxycontroller.io/prefix: "/pets" is routed under /pets instead.
+    allow_prefix_annotation: StrictBool = True
+
+    @functools.cached_property
+    def template(self) -> Template:
+        return Template.parse(self.prefix_template)
+
+
+def upstream_prefix(upstream: Upstream, options: PathPrefixOptions) -> str:
+    """The upstream's path prefix: its annotation's, else the template's; AnnotationError or TemplateError if
+    it has none that can be used."""
+    prefix = annotated_prefix(upstream.metadata) if options.allow_prefix_annotation else None
+    if prefix is None:
+        prefix = options.template.render(upstream)
+        problem = prefix_problem(prefix)
+        if problem is not None:
+            made = f"prefixTemplate {shown(options.prefix_template)} makes {shown(prefix)}"
+            raise TemplateError(f"{made}, which {problem}; expected {PREFIX_RULE}")
+    return prefix
 
 
 @strategy("path-prefix", options=PathPrefixOptions, each=False)
-def path_prefix(upstreams: Sequence[Upstream], options: PathPrefixOptions) -> list[VirtualHost]:
-    """One catch-all virtual host; `/<upstream name>/...` goes to that upstream with the prefix removed."""
-    routes = [route_to(u, prefix=f"/{u.metadata.name}/", prefix_rewrite="/") for u in upstreams]
-    return [virtual_host(options.name, options.domains, routes)] if routes else []
+def path_prefix(upstreams: Sequence[Upstream], options: PathPrefixOptions) -> list[VirtualHost | Skip]:
+    """One catch-all virtual host; `/<prefix>` and `/<prefix>/...` go to the upstream with the prefix replaced
+    by `/`. Longest prefix first; a prefix two upstreams claim goes to the first (by namespace, then name)."""
+    made: list[VirtualHost | Skip] = []
+    claimed: dict[str, Upstream] = {}
+    for upstream in upstreams:
+        try:
+            prefix = upstream_prefix(upstream, options)
+        except (AnnotationError, TemplateError) as exc:
+            made.append(Skip(str(exc), upstream))
+            continue
+        holder = claimed.setdefault(prefix, upstream)
+        if holder is not upstream:
+            made.append(
+                Skip(
+                    f"its path prefix {shown(prefix)} is already routed to Upstream {holder.key} (the first by"
+                    " namespace, then name, keeps a prefix)",
+                    upstream,
+                )
+            )
+    routes = []
+    for prefix in sorted(claimed, key=lambda prefix: (-len(prefix), prefix)):
+        upstream = claimed[prefix]
+        routes.append(route_to(upstream, prefix=f"{prefix}/", prefix_rewrite="/"))
+        exact = route_to(upstream, prefix_rewrite="/")
+        routes.append(exact.model_copy(update={"matchers": (Matcher(exact=prefix),)}))
+    if routes:
+        made.append(virtual_host(options.name, options.domains, routes))
+    return made
 
 
 class HttpsRedirectOptions(HostHeaderOptions):
@@ -122,10 +204,9 @@ def https_redirect(upstream: Upstream, options: HttpsRedirectOptions) -> Virtual
     if stays:
         routed: VirtualHost = host_header.function(upstream, options)
         return routed
-    values = {"name": upstream.metadata.name, "namespace": upstream.metadata.namespace}
     return virtual_host(
         upstream.metadata.name,
-        [template.render(values) for template in options.templates],
+        host_domains(upstream, options),
         [https_redirect_route(options.response_code, options.https_port)],
     )
 

@@ -252,7 +252,8 @@ def _call_each(resolved: ResolvedStrategy, upstream: Upstream) -> Outcome:
             f"{resolved.describe()} failed for Upstream {upstream.key}: {type(exc).__name__}: {exc}"
         ) from exc
     hosts = returned if not isinstance(returned, VirtualHost) else (returned,)
-    return tuple(_sourced(resolved, host, f"for Upstream {upstream.key}") for host in _iterable(resolved, hosts))
+    context = f"for Upstream {upstream.key}"
+    return tuple(_sourced(resolved, host, context, upstream.key) for host in _iterable(resolved, hosts))
 
 
 def _run_all(resolved: ResolvedStrategy, upstreams: tuple[Upstream, ...]) -> WholeOutcome:
@@ -281,13 +282,20 @@ def _iterable(resolved: ResolvedStrategy, returned: Any) -> Iterable[Any]:
     return returned
 
 
-def _sourced(resolved: ResolvedStrategy, item: Any, context: str) -> SourcedVirtualHost:
+def _sourced(
+    resolved: ResolvedStrategy, item: Any, context: str, made_for: ObjectKey | None = None
+) -> SourcedVirtualHost:
+    """The virtual host with the upstreams it routes to; one that routes to none (a redirect) is named after
+    the upstream a per-upstream strategy made it for, so a warning about it still names an upstream."""
     if not isinstance(item, VirtualHost):
         raise StrategyFailure(
             f"{resolved.describe()} returned a {type(item).__name__} {context}".rstrip()
             + "; expected proxycontroller.VirtualHost"
         )
-    return SourcedVirtualHost(item, sources_of(item))
+    sources = sources_of(item)
+    if not sources and made_for is not None:
+        sources = (made_for,)
+    return SourcedVirtualHost(item, sources)
 
 
 def _blueprints(
