@@ -324,6 +324,24 @@ def demo_command(work_dir: Path | None, port: int | None, exit_after_curl: bool)
     run_demo(work_dir, port, exit_after_curl=exit_after_curl)
 
 
+@main.group("config")
+def config_group() -> None:
+    """About the configuration file."""
+
+
+@config_group.command("schema")
+def config_schema_command() -> None:
+    """Print the configuration file's JSON Schema, the options of every strategy installed included."""
+    import json
+
+    from proxycontroller.translate.registry import StrategyRegistry
+    from proxycontroller.translate.schema import config_schema
+
+    with user_errors():
+        schema = config_schema(StrategyRegistry.discover())
+    click.echo(json.dumps(schema, indent=2))
+
+
 # Installing on a cluster (cli/install.py).
 main.add_command(manifests_command)
 main.add_command(url_command)

@@ -61,6 +61,10 @@ class StrategyRegistry:
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._strategies))
 
+    def get(self, name: str) -> Strategy[Any]:
+        """The strategy registered as `name` (KeyError if none)."""
+        return self._strategies[name]
+
     def resolve(self, settings: StrategySettings, where: str) -> ResolvedStrategy:
         """The strategy `settings` name, with its options validated; `where`: its key in the long form
         (errors name the key as written, which differs in the short form)."""
