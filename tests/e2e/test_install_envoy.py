@@ -8,6 +8,8 @@ the rendered objects hold."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +18,13 @@ from typing import Any
 import pytest
 import yaml
 from lightkube import Client
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import ConfigMap
 
 from proxycontroller.testing.servers.controller import controller_process
-from proxycontroller.testing.servers.envoy import envoy_process, envoy_ready
+from proxycontroller.testing.servers.envoy import admin_get, envoy_binary, envoy_ready
 from proxycontroller.testing.servers.petstore import PETS_BODY
-from proxycontroller.testing.servers.processes import free_port, running
+from proxycontroller.testing.servers.processes import ManagedProcess, free_port, running
 from proxycontroller.testing.servers.traffic import get, wait_for_status
 from tests.e2e.kube_fixtures import KubeGloo, static_upstream_cr, wait_for_proxy_state
 
@@ -67,6 +70,18 @@ def bootstrap_for_this_machine(stored: str, xds_port: int, admin_port: int) -> d
     return bootstrap
 
 
+def envoy_as_rendered(admin: Client, bootstrap: Path, log: Path) -> ManagedProcess:
+    """A stock Envoy with the stored Deployment's arguments (which Gloo's image passes on to Envoy), `$(VAR)`
+    expanded from the pod's downward-API environment as the kubelet does, reading `bootstrap`."""
+    deployment: Any = admin.get(Deployment, PROXY, namespace="gloo-system")
+    (container,) = deployment.spec.template.spec.containers
+    pod = {"POD_NAME": f"{PROXY}-0", "POD_NAMESPACE": "gloo-system"}
+    assert {env.name for env in container.env} == set(pod)
+    args = [re.sub(r"\$\((\w+)\)", lambda match: pod[match.group(1)], arg) for arg in container.args]
+    assert args[args.index("--service-node") + 1] == f"{PROXY}-0.gloo-system"
+    return ManagedProcess("envoy", [str(envoy_binary()), "-c", str(bootstrap), *args, "--concurrency", "1"], log)
+
+
 def test_the_seeds_curl_through_the_installed_envoy(
     kube_gloo: KubeGloo, admin: Client, petstore_port: int, tmp_path: Path
 ) -> None:
@@ -94,10 +109,14 @@ def test_the_seeds_curl_through_the_installed_envoy(
             wait_for_proxy_state(admin, PROXY, (1, "Accepted"), timeout=60, alive=kube_gloo.process.running)
         except (TimeoutError, RuntimeError) as error:
             raise AssertionError(f"{error}\n--- controller:\n{controller.log_tail()}") from None
-        envoy = envoy_process(bootstrap_path, tmp_path / "envoy.log")
+        envoy = envoy_as_rendered(admin, bootstrap_path, tmp_path / "envoy.log")
         with running(envoy, envoy_ready(f"http://127.0.0.1:{admin_port}"), timeout=60):
             try:
                 assert wait_for_status(url, PETSTORE, 200, timeout=60) == PETS_BODY
+                # Each pod names itself: the node id is the one the Deployment's arguments give.
+                status, info = admin_get(f"http://127.0.0.1:{admin_port}", "/server_info")
+                assert status == 200
+                assert json.loads(info)["node"]["id"] == f"{PROXY}-0.gloo-system"
                 assert get(url, "unknown.example")[0] == 404
             except AssertionError as error:
                 raise AssertionError(

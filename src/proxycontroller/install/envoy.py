@@ -119,7 +119,8 @@ def deployment(layout: Layout, envoy: EnvoyLayout) -> dict[str, Any]:
         "name": "envoy",
         "image": f"{settings.image}:{settings.gloo_version}",
         "imagePullPolicy": settings.image_pull_policy,
-        "args": ["--disable-hot-restart", "--service-node=$(POD_NAME).$(POD_NAMESPACE)"],
+        # Envoy's command line takes `--flag value`, not `--flag=value`.
+        "args": ["--disable-hot-restart", "--service-node", "$(POD_NAME).$(POD_NAMESPACE)"],
         "env": [
             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
