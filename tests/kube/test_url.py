@@ -24,10 +24,11 @@ NAMESPACE = "url-tests"
 NODE = "url-test-node"
 
 
-def url(cluster: KubeTestCluster, *args: str) -> subprocess.CompletedProcess[str]:
+def url(cluster: KubeTestCluster, *args: str, namespace: str | None = NAMESPACE) -> subprocess.CompletedProcess[str]:
     script = Path(sys.executable).parent / "proxycontroller"
+    where = ["-n", namespace] if namespace is not None else []
     return subprocess.run(
-        [str(script), "url", "--kubeconfig", str(cluster.admin_kubeconfig), "-n", NAMESPACE, *args],
+        [str(script), "url", "--kubeconfig", str(cluster.admin_kubeconfig), *where, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -83,6 +84,19 @@ def test_load_balancer_address_and_tls_port(kube_cluster: KubeTestCluster, servi
     assert (result.returncode, result.stdout, result.stderr) == (0, "http://203.0.113.10:8080\n", "")
     tls = url(kube_cluster, "--proxy", "lb-proxy", "--port", "8443")
     assert (tls.returncode, tls.stdout) == (0, "https://203.0.113.10:8443\n")
+
+
+def test_the_namespace_from_the_configuration(
+    kube_cluster: KubeTestCluster, services: dict[str, Any], tmp_path: Path
+) -> None:
+    """With --config, the Envoy is looked for where `manifests` put it (here deployment.envoy.namespace)."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"proxies: [{{name: lb-proxy}}]\ndeployment: {{envoy: {{namespace: {NAMESPACE}}}}}\n")
+    result = url(kube_cluster, "--config", str(config), "--proxy", "lb-proxy", namespace=None)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "http://203.0.113.10:8080\n", "")
+    other = url(kube_cluster, "--config", str(config), "--proxy", "np-proxy", namespace=None)
+    assert (other.returncode, other.stdout) == (2, "")
+    assert other.stderr == f"error: {config}: no managed Proxy 'np-proxy' (its Proxies: lb-proxy)\n"
 
 
 def test_node_port_on_the_nodes_address(kube_cluster: KubeTestCluster, services: dict[str, Any]) -> None:

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from proxycontroller.cli.main import main
 from proxycontroller.config import ControllerConfig
 from proxycontroller.install.layout import ManifestError
-from proxycontroller.install.manifests import render_manifests
+from proxycontroller.install.manifests import dump_manifests, render_manifests
 
 SEED_KINDS = [
     "ServiceAccount",
@@ -272,3 +274,12 @@ def test_a_mistake_is_one_line_naming_it(args: list[str], config: str | None, cu
 def test_render_is_pure_and_refuses_a_config_too_large_for_a_configmap() -> None:
     with pytest.raises(ManifestError, match="a ConfigMap holds at most about 1 MiB"):
         render_manifests(ControllerConfig(), "#" * (1024 * 1024))
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(st.characters(codec="utf-8"), max_size=200))
+def test_the_configuration_file_comes_back_byte_for_byte(text: str) -> None:
+    """Whatever the file holds (trailing spaces, tabs, CRs, a document marker, non-ASCII), the ConfigMap in the
+    YAML stream holds exactly it: a literal block where YAML can keep it exact, a quoted string where not."""
+    documents = list(yaml.safe_load_all(dump_manifests(render_manifests(ControllerConfig(), text))))
+    assert find(documents, "ConfigMap", "proxycontroller", "gloo-system")["data"]["config.yaml"] == text

@@ -102,7 +102,17 @@ def manifests_command(
 
 @click.command("url")
 @click.option("--proxy", "proxy_name", required=True, help="The Proxy whose Envoy to find (its Service's name).")
-@click.option("-n", "--namespace", default="gloo-system", show_default=True, help="The Envoy Service's namespace.")
+@click.option(
+    "-n",
+    "--namespace",
+    help="The Envoy Service's namespace; default: where `manifests --config` puts it with --config, else gloo-system.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The configuration `manifests` rendered from: finds the namespace of the Proxy's Envoy.",
+)
 @click.option("--port", type=click.IntRange(1, 65535), help="A Service port (default: its first, the first listener).")
 @click.option(
     "--kubeconfig",
@@ -118,12 +128,20 @@ def manifests_command(
     help="Seconds to wait for the API server.",
 )
 def url_command(
-    proxy_name: str, namespace: str, port: int | None, kubeconfig: Path | None, context: str | None, timeout: float
+    proxy_name: str,
+    namespace: str | None,
+    config_path: Path | None,
+    port: int | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    timeout: float,
 ) -> None:
     """Print the http(s):// address of a Proxy's Envoy Service (load balancer, else node port, else cluster IP)."""
     from proxycontroller.cli.cluster_reads import ClusterReader
     from proxycontroller.install.address import AddressError, PortNotFound, envoy_address
 
+    if namespace is None:
+        namespace = _envoy_namespace(config_path, proxy_name) if config_path is not None else "gloo-system"
     with user_errors(), ClusterReader(kubeconfig, context, timeout) as reader:
         service = reader.service(namespace, proxy_name)
         nodes: list[dict[str, Any]] = []
@@ -138,6 +156,23 @@ def url_command(
     if address.note is not None:
         click.echo(f"note: {address.note}", err=True)
     click.echo(address.url)
+
+
+def _envoy_namespace(config_path: Path, proxy_name: str) -> str:
+    """Where `manifests --config` puts the Envoy of the Proxy (or shard) named `proxy_name`."""
+    from proxycontroller.install.layout import Layout, ManifestError
+
+    with user_errors(config_path):
+        config = load_config(config_path)
+    try:
+        envoys = Layout(config).envoys()
+    except ManifestError as exc:
+        raise BadInput(f"{config_path}: {exc}") from exc
+    for envoy in envoys:
+        if envoy.name == proxy_name:
+            return envoy.namespace
+    known = ", ".join(envoy.name for envoy in envoys)
+    raise BadInput(f"{config_path}: no managed Proxy {proxy_name!r} (its Proxies: {known})")
 
 
 def _needs_nodes(service: dict[str, Any], port: int | None) -> bool:
