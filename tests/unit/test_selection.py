@@ -345,7 +345,18 @@ labelled = st.tuples(
     st.text(alphabet="ab1", min_size=1, max_size=3),
     st.sampled_from(["gloo-system", "team-a"]),
     st.sampled_from([None, {"team": "a"}, {"team": "b"}]),
-    st.sampled_from([None, {EXPOSE_ANNOTATION: "true"}, {EXPOSE_ANNOTATION: "false"}, {EXPOSE_ANNOTATION: "no"}]),
+    st.sampled_from(
+        [
+            None,
+            {EXPOSE_ANNOTATION: "true"},
+            {EXPOSE_ANNOTATION: "false"},
+            {EXPOSE_ANNOTATION: "no"},
+            {EXPOSE_ANNOTATION: "true", "proxycontroller.io/prefix": "/shop"},
+            {"proxycontroller.io/prefix": "/shop/a"},
+            {"proxycontroller.io/prefix": "/bad/"},
+            {"proxycontroller.io/domains": "shop.example.com"},
+        ]
+    ),
     st.booleans(),  # False: remove it instead
 )
 

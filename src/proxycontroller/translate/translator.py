@@ -178,11 +178,13 @@ def _selected(
     of an upstream's annotation goes to `skipped`, each key's entry None otherwise. A key not in the answer is,
     for this proxy, an upstream removed: one that changed so it is no longer selected leaves its routes."""
     selection = proxy.selection
+    # The keys are in the proxy's namespaces already: without a selector or excludes, nothing more to match.
+    matches = None if selection.selector is None and not selection.exclude else selection.matches
     found: dict[ObjectKey, Upstream] = {}
     for key in keys:
         skipped[key] = None
         upstream = upstreams.get(key)
-        if upstream is None or not selection.matches(upstream):
+        if upstream is None or (matches is not None and not matches(upstream)):
             continue
         if proxy.shards > 1:
             shard = shards.get(key)
