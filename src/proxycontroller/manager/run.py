@@ -119,7 +119,7 @@ async def run_controller(
     log.info(
         "routing upstreams of %s into %s, backend: %s",
         "all namespaces" if config.all_namespaces else ", ".join(config.watched_namespaces() or ()),
-        ", ".join(f"Proxy {p.namespace}/{p.name}" for p in config.proxies),
+        ", ".join(f"Proxy {p.namespace}/{name}" for p in config.proxies for name in p.shard_names),
         choice.describe(),
     )
 
