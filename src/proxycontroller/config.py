@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -141,6 +141,22 @@ ListenerName = Annotated[str, AfterValidator(_listener_name)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 Seconds = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 Namespaces = Annotated[tuple[NamespaceSelector, ...], AfterValidator(_at_least_one("namespace"))]
+
+# What the controller routes: Gloo Upstreams (the seed), Kubernetes Services (one route target per TCP port;
+# Gloo's `kube` destination, no Upstream and no discovery needed), or both.
+UPSTREAMS: Final = "upstreams"
+SERVICES: Final = "services"
+Source = Literal["upstreams", "services"]
+
+
+def _distinct_sources(value: tuple[str, ...]) -> tuple[str, ...]:
+    _at_least_one("source")(value)
+    if len(set(value)) != len(value):
+        raise ValueError("lists a source twice")
+    return value
+
+
+Sources = Annotated[tuple[Source, ...], AfterValidator(_distinct_sources)]
 
 
 # --- selection: which upstreams a Proxy routes ------------------------------------------------------------------
@@ -447,6 +463,9 @@ class ControllerConfig(_Settings):
     proxies: Annotated[tuple[ProxySettings, ...], AfterValidator(_at_least_one("Proxy"))] = (ProxySettings(),)
     # Namespaces whose upstreams are routed; ["*"] routes every namespace. The seed routes gloo-system only.
     namespaces: Namespaces = ("gloo-system",)
+    # What is routed: `upstreams`, `services` (Kubernetes only), or both; an Upstream wins over the Service
+    # port it points at (translate/targets.py).
+    sources: Sources = (UPSTREAMS,)
     reconcile: ReconcileSettings = ReconcileSettings()
     # The namespace of the Gloo whose verdict (status.statuses.<ns>) the controller reports: Gloo's write
     # namespace (Settings spec.discoveryNamespace), the only one it reads Proxies from.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from proxycontroller.config import ControllerConfig
 from proxycontroller.manager.backends import Backend
-from proxycontroller.model.resources import StoredProxy, Upstream
+from proxycontroller.model.resources import StoredProxy
 from proxycontroller.reconcile.engine import Engine, Source, Target
 from proxycontroller.reconcile.metrics import CONTROLLER, Metrics
 from proxycontroller.reconcile.verdicts import VerdictReporter
@@ -29,7 +29,7 @@ def build_engine(
     return Engine(
         CONTROLLER,
         logic,
-        sources=[Source(Upstream, backend.client(Upstream), config.watched_namespaces())],
+        sources=[Source(kind, backend.client(kind), config.watched_namespaces()) for kind in logic.input_kinds],
         targets=[
             Target(
                 StoredProxy,

@@ -185,7 +185,8 @@ async def check_cluster(
 async def _list_one(
     client: AsyncClient, resource: Any, kind: ResourceKind, namespace: Any, where: str, timeout: float
 ) -> None:
-    what = f"{kind.plural}.{kind.group}" + (" in all namespaces" if namespace is ALL_NS else f" in {namespace}")
+    what = f"{kind.plural}.{kind.group}" if kind.group else kind.plural  # the core group has no name
+    what += " in all namespaces" if namespace is ALL_NS else f" in {namespace}"
     try:
         async for _ in client.list(resource, namespace=namespace, chunk_size=1):
             break

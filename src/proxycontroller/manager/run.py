@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 import msgspec
 
-from proxycontroller.config import ControllerConfig
+from proxycontroller.config import SERVICES, UPSTREAMS, ControllerConfig
 from proxycontroller.manager.backends import BackendChoice, open_backend
 from proxycontroller.manager.controller import build_engine, build_logic
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector
-from proxycontroller.manager.preflight import check_cluster, check_config_dir
+from proxycontroller.manager.preflight import StartupError, check_cluster, check_config_dir
 from proxycontroller.manager.probes import ProbeServer
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION
-from proxycontroller.model.resources import PROXY, UPSTREAM, ResourceKind, StoredProxy
+from proxycontroller.model.resources import PROXY, SERVICE, UPSTREAM, ResourceKind, StoredProxy
 from proxycontroller.reconcile.metrics import Metrics
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.events import EventRecorder
@@ -49,12 +49,24 @@ async def check_backend(config: ControllerConfig, choice: BackendChoice, timeout
     no usable kubeconfig, or a cluster that does not answer, refuses the credentials, forbids reading the managed
     Proxies (and the Upstreams, if `upstreams`: `run` reads them) or does not know Gloo's kinds."""
     if choice.config_dir is not None:
+        if upstreams:
+            refuse_services_in_directory_mode(config, choice)
         check_config_dir(choice.config_dir)
         return
     reads: list[tuple[ResourceKind, tuple[str, ...] | None]] = [(PROXY, config.proxy_namespaces)]
     if upstreams:
-        reads.insert(0, (UPSTREAM, config.watched_namespaces()))
+        inputs = {UPSTREAMS: UPSTREAM, SERVICES: SERVICE}
+        reads[:0] = [(inputs[source], config.watched_namespaces()) for source in config.sources]
     await check_cluster(choice, reads, timeout)
+
+
+def refuse_services_in_directory_mode(config: ControllerConfig, choice: BackendChoice) -> None:
+    """Gloo's directory mode has no Services, and its Gloo cannot resolve a `kube` destination: StartupError."""
+    if choice.config_dir is not None and SERVICES in config.sources:
+        raise StartupError(
+            f"config sources: {SERVICES!r} needs a cluster (--kubeconfig): Gloo's directory mode (--config-dir"
+            f" {choice.config_dir}) has no Services and cannot route to a Service; use sources: [{UPSTREAMS}]"
+        )
 
 
 async def run_controller(
@@ -73,6 +85,7 @@ async def run_controller(
     `logic`: already built from `config` (the CLI builds it first, so a bad strategy fails at start).
     `servers`: for /metrics and the probes, bound already (the CLI binds them first, so a taken port fails at
     start), started here; the caller closes them."""
+    refuse_services_in_directory_mode(config, choice)
     logic = logic or build_logic(config)
     backend = open_backend(choice, config.reconcile.field_manager)
     metrics = Metrics()
@@ -117,7 +130,8 @@ async def run_controller(
         server.start(metrics.registry, ready, detail)
         log.info("serving %s on %s", server.serves, server.url, extra={"url": server.url, "port": server.port})
     log.info(
-        "routing upstreams of %s into %s, backend: %s",
+        "routing %s of %s into %s, backend: %s",
+        " and ".join(config.sources),
         "all namespaces" if config.all_namespaces else ", ".join(config.watched_namespaces() or ()),
         ", ".join(f"Proxy {p.namespace}/{name}" for p in config.proxies for name in p.shard_names),
         choice.describe(),

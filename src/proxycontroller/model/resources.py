@@ -15,6 +15,7 @@ from proxycontroller.model.base import GlooModel
 from proxycontroller.model.canonical import CanonicalSpec
 from proxycontroller.model.meta import ObjectMeta, ResourceRef
 from proxycontroller.model.proxy import ProxySpec
+from proxycontroller.model.service import ServicePortRef, ServiceSpec
 from proxycontroller.model.status import NamespacedStatuses, ResourceStatus, State
 from proxycontroller.model.upstream import UpstreamSpec
 
@@ -28,7 +29,8 @@ class ResourceKind:
 
     @property
     def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
+        # The core group ("") is spelled by its version alone: a Service is `v1`, served under /api/v1.
+        return f"{self.group}/{self.version}" if self.group else self.version
 
 
 class ObjectKey(NamedTuple):
@@ -82,11 +84,31 @@ class Resource(GlooModel):
 
 UPSTREAM = ResourceKind("gloo.solo.io", "v1", "Upstream", "upstreams")
 PROXY = ResourceKind("gloo.solo.io", "v1", "Proxy", "proxies")
+SERVICE = ResourceKind("", "v1", "Service", "services")
 
 
 class Upstream(Resource):
     KIND: ClassVar[ResourceKind] = UPSTREAM
     spec: UpstreamSpec
+
+
+class Service(Resource):
+    """A Kubernetes Service. Its `status` (load balancer ingress) is read as extra fields and never used."""
+
+    KIND: ClassVar[ResourceKind] = SERVICE
+    spec: ServiceSpec
+
+
+class ServiceTarget(Upstream):
+    """One TCP port of a Service, as strategies see it: an Upstream named as Gloo's discovery would name the
+    Upstream of that port (`<namespace>-<service>-<port>`), with the Service's labels and annotations and a
+    `kube` spec naming the Service and port. It is never written: the routes made from it go to Gloo's `kube`
+    destination (`translate.targets`), so Gloo needs no Upstream and no discovery for it."""
+
+    service: ServicePortRef
+
+    def describe(self) -> str:
+        return f"Service port {self.service}"
 
 
 class Proxy(Resource):

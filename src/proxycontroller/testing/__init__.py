@@ -14,7 +14,7 @@ from typing import Any
 from proxycontroller.config import ControllerConfig
 from proxycontroller.model.desired import as_resource
 from proxycontroller.model.encoding import to_cr
-from proxycontroller.model.resources import Upstream
+from proxycontroller.model.resources import Resource, Service, Upstream
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.translate.api import Strategy
 from proxycontroller.translate.builtin import BUILTIN_STRATEGIES
@@ -43,12 +43,15 @@ def render(
     upstreams: Iterable[Upstream | Mapping[str, Any]],
     config: ControllerConfig | Mapping[str, Any] | None = None,
     strategies: Iterable[Strategy[Any]] = (),
+    services: Iterable[Service | Mapping[str, Any]] = (),
 ) -> Rendered:
     """The Proxies for `upstreams` (models, or dicts in the CR's shape) under `config` (a model, or a dict as
-    in the YAML file), with `strategies` known by name besides the built-in ones."""
+    in the YAML file), with `strategies` known by name besides the built-in ones; `services` are routed when
+    the configuration's `sources` lists them."""
     if config is None or not isinstance(config, ControllerConfig):
         config = ControllerConfig.model_validate(config or {})
     registry = StrategyRegistry({s.name: s for s in (*BUILTIN_STRATEGIES, *strategies)})
-    models = [u if isinstance(u, Upstream) else Upstream.model_validate(u) for u in upstreams]
+    models: list[Resource] = [u if isinstance(u, Upstream) else Upstream.model_validate(u) for u in upstreams]
+    models += [s if isinstance(s, Service) else Service.model_validate(s) for s in services]
     desired = ProxyLogic(config, registry).desired(Snapshot.of(models))
     return Rendered(tuple(to_cr(as_resource(item)) for item in desired.objects), desired.warnings)

@@ -20,6 +20,7 @@ from proxycontroller.translate.api import Skip, sources_of
 from proxycontroller.translate.plan import SourcedVirtualHost
 from proxycontroller.translate.registry import ResolvedStrategy, StrategyRegistry
 from proxycontroller.translate.selection import Selection, shard_of
+from proxycontroller.translate.targets import kube_destinations
 from proxycontroller.translate.templates import TemplateError
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -134,9 +135,9 @@ class Translator:
                 for position, resolved in enumerate(blueprint.strategies):
                     self.progress = f"running {resolved.describe()}"
                     if resolved.strategy.each:
-                        found.append(_changes_each(resolved, blueprint.each[position], mine, selected))
+                        found.append(_changes_each(resolved, blueprint.each[position], mine, selected, upstreams))
                     else:
-                        found.append(_run_all(resolved, tuple(map(upstreams.__getitem__, order))))
+                        found.append(_run_all(resolved, tuple(map(upstreams.__getitem__, order)), upstreams))
                 per_listener.append(found)
         self.progress = "translated"
         return translation
@@ -205,8 +206,10 @@ def _changes_each(
     memo: Mapping[ObjectKey, Memo],
     keys: list[ObjectKey],
     upstreams: Mapping[ObjectKey, Upstream],
+    targets: Mapping[ObjectKey, Upstream],
 ) -> dict[ObjectKey, Memo | None]:
-    """A per-upstream strategy's new outcomes for the `keys` (sorted) whose upstream is not the one it saw."""
+    """A per-upstream strategy's new outcomes for the `keys` (sorted) whose upstream is not the one it saw;
+    `targets`: every upstream of the pass (Service targets among them get `kube` destinations)."""
     changes: dict[ObjectKey, Memo | None] = {}
     for key in keys:
         upstream = upstreams.get(key)
@@ -215,7 +218,7 @@ def _changes_each(
             if known is not None:
                 changes[key] = None
         elif known is None or known[0] is not upstream:
-            changes[key] = (upstream, _call_each(resolved, upstream))
+            changes[key] = (upstream, _call_each(resolved, upstream, targets))
     return changes
 
 
@@ -243,22 +246,24 @@ def _holds(order: list[ObjectKey], key: ObjectKey) -> bool:
     return at < len(order) and order[at] == key
 
 
-def _call_each(resolved: ResolvedStrategy, upstream: Upstream) -> Outcome:
+def _call_each(resolved: ResolvedStrategy, upstream: Upstream, targets: Mapping[ObjectKey, Upstream]) -> Outcome:
     try:
         returned = resolved.strategy.function(upstream, resolved.options)
         returned = list(returned) if isinstance(returned, Iterator) else returned  # a generator runs here
     except (Skip, TemplateError) as skip:
-        return f"{resolved.strategy.describe()}: left out Upstream {upstream.key}: {skip}"
+        return f"{resolved.strategy.describe()}: left out {upstream.describe()}: {skip}"
     except Exception as exc:
         raise StrategyFailure(
-            f"{resolved.describe()} failed for Upstream {upstream.key}: {type(exc).__name__}: {exc}"
+            f"{resolved.describe()} failed for {upstream.describe()}: {type(exc).__name__}: {exc}"
         ) from exc
     hosts = returned if not isinstance(returned, VirtualHost) else (returned,)
     context = f"for Upstream {upstream.key}"
-    return tuple(_sourced(resolved, host, context, upstream.key) for host in _iterable(resolved, hosts))
+    return tuple(_sourced(resolved, host, context, targets, upstream.key) for host in _iterable(resolved, hosts))
 
 
-def _run_all(resolved: ResolvedStrategy, upstreams: tuple[Upstream, ...]) -> WholeOutcome:
+def _run_all(
+    resolved: ResolvedStrategy, upstreams: tuple[Upstream, ...], targets: Mapping[ObjectKey, Upstream]
+) -> WholeOutcome:
     try:
         returned = resolved.strategy.function(upstreams, resolved.options)
         items = list(_iterable(resolved, returned))
@@ -272,7 +277,7 @@ def _run_all(resolved: ResolvedStrategy, upstreams: tuple[Upstream, ...]) -> Who
             which = f"Upstream {item.upstream.key}" if item.upstream is not None else "an input"
             skipped.append(f"{resolved.strategy.describe()}: left out {which}: {item.reason}")
         else:
-            made.append(_sourced(resolved, item, ""))
+            made.append(_sourced(resolved, item, "", targets))
     return tuple(made), tuple(skipped)
 
 
@@ -285,10 +290,15 @@ def _iterable(resolved: ResolvedStrategy, returned: Any) -> Iterable[Any]:
 
 
 def _sourced(
-    resolved: ResolvedStrategy, item: Any, context: str, made_for: ObjectKey | None = None
+    resolved: ResolvedStrategy,
+    item: Any,
+    context: str,
+    targets: Mapping[ObjectKey, Upstream],
+    made_for: ObjectKey | None = None,
 ) -> SourcedVirtualHost:
     """The virtual host with the upstreams it routes to; one that routes to none (a redirect) is named after
-    the upstream a per-upstream strategy made it for, so a warning about it still names an upstream."""
+    the upstream a per-upstream strategy made it for, so a warning about it still names an upstream. Routes
+    to a Service target go to Gloo's `kube` destination (`targets.kube_destinations`)."""
     if not isinstance(item, VirtualHost):
         raise StrategyFailure(
             f"{resolved.describe()} returned a {type(item).__name__} {context}".rstrip()
@@ -297,7 +307,7 @@ def _sourced(
     sources = sources_of(item)
     if not sources and made_for is not None:
         sources = (made_for,)
-    return SourcedVirtualHost(item, sources)
+    return kube_destinations(SourcedVirtualHost(item, sources), targets)
 
 
 def _blueprints(

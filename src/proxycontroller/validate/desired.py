@@ -18,14 +18,15 @@ from operator import attrgetter
 
 import msgspec
 
-from proxycontroller.config import ControllerConfig
+from proxycontroller.config import SERVICES, UPSTREAMS, ControllerConfig
 from proxycontroller.model.canonical import CanonicalSpec, canonical_json, compress
 from proxycontroller.model.desired import Desired, DesiredObject, Note
 from proxycontroller.model.proxy import Listener, VirtualHost
-from proxycontroller.model.resources import ObjectKey, StoredProxy, Upstream
+from proxycontroller.model.resources import ObjectKey, Resource, Service, StoredProxy, Upstream
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.translate.plan import ListenerPlan, ProxyPlan, SourcedVirtualHost
 from proxycontroller.translate.registry import StrategyRegistry
+from proxycontroller.translate.targets import RouteTargets
 from proxycontroller.translate.translator import WHOLE, Position, StrategyChanges, Translator
 from proxycontroller.validate.admission import Admission, Candidate
 from proxycontroller.validate.deflated import Chunks, Deflated, compressed_text, deflate
@@ -50,12 +51,17 @@ _name = attrgetter("name")
 
 
 class ProxyLogic:
-    """Upstreams to Proxies. `desired` is a function of the snapshot (and the configuration) only."""
+    """Upstreams (and Services, if a source) to Proxies. `desired` is a function of the snapshot (and the
+    configuration) only."""
 
-    input_kinds = (Upstream,)
     output_kinds = (StoredProxy,)
 
     def __init__(self, config: ControllerConfig, registry: StrategyRegistry | None = None) -> None:
+        kinds: dict[str, type[Resource]] = {UPSTREAMS: Upstream, SERVICES: Service}
+        self.input_kinds: tuple[type[Resource], ...] = tuple(kinds[source] for source in config.sources)
+        # Services: their ports become route targets beside the Upstreams (translate.targets).
+        self._targets = RouteTargets() if SERVICES in config.sources else None
+        self._target_notes: tuple[Note, ...] = ()
         self.translator = Translator(config, registry or StrategyRegistry.discover())
         self._proxies = tuple(
             _ProxyState(key, listeners, self.translator.labels) for key, listeners in self.translator.plans
@@ -70,7 +76,14 @@ class ProxyLogic:
 
     def desired(self, snapshot: Snapshot) -> Desired:
         upstreams = snapshot.upstreams
-        changed = self._changed(snapshot, upstreams)
+        hinted = True
+        if self._targets is not None:
+            upstreams, notes = self._targets.merge(upstreams, snapshot.of_kind(Service))
+            hinted = False  # the snapshot's hint names changed Upstreams, not the targets made of Services
+            if notes != self._target_notes:
+                self._target_notes = notes
+                self._desired = None
+        changed = self._changed(snapshot, upstreams, hinted)
         if changed or self._desired is None:
             translation = self.translator.translate(upstreams, changed)  # may fail: nothing remembered yet
             try:
@@ -87,10 +100,14 @@ class ProxyLogic:
         assert self._desired is not None
         return self._desired
 
-    def _changed(self, snapshot: Snapshot, upstreams: Mapping[ObjectKey, Upstream]) -> Collection[ObjectKey]:
+    def _changed(
+        self, snapshot: Snapshot, upstreams: Mapping[ObjectKey, Upstream], use_hint: bool = True
+    ) -> Collection[ObjectKey]:
         """The keys whose upstream is not the very same object as in the last snapshot answered for."""
         previous = self.translator.upstreams
-        hinted = snapshot.changed_since(self._generation, Upstream) if self._generation is not None else None
+        hinted = None
+        if use_hint and self._generation is not None:
+            hinted = snapshot.changed_since(self._generation, Upstream)
         if hinted is not None:
             changed = [key for key in hinted if previous.get(key) is not upstreams.get(key)]
             added = sum(key not in previous for key in changed)
@@ -103,7 +120,7 @@ class ProxyLogic:
         return changed
 
     def _assemble(self) -> Desired:
-        warnings: list[str] = []
+        warnings: list[str] = list(self._target_notes)
         for proxy in self._proxies:
             warnings += proxy.skips.values
             for listener in proxy.listeners:

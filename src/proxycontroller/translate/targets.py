@@ -1,0 +1,197 @@
+"""Services as route targets: each TCP port of a Service becomes a `ServiceTarget`, which strategies see as
+they see an Upstream, and the routes made from it go to Gloo's `kube` destination (the Service and its port)
+instead of an Upstream, so Gloo routes it with no Upstream and no discovery.
+
+- A target is named as Gloo's discovery names the Upstream of that port (`<namespace>-<service>-<port>`,
+  shortened past 63 characters as Gloo does), in the Service's namespace, with the Service's labels and
+  annotations: the seed's `default-petstore-8080` domain, and the `proxycontroller.io/*` annotations and
+  the label selectors work on Services as on Upstreams.
+- Only TCP ports are routed (Envoy's HTTP routes need TCP): a UDP or SCTP port is left out with a warning, and
+  so is an ExternalName Service (it has no endpoints for Gloo to send requests to).
+- An Upstream and a Service port of the same service never both get a route: the Upstream wins (it may carry
+  Gloo options a Service cannot: TLS, health checks, subsets). It is the same service when the Upstream's
+  `kube` spec names that Service and port, or when the Upstream has the target's namespace and name. The
+  Service port left out is said in a warning naming the Upstream. The rule is global (an Upstream the
+  controller reads wins even where a Proxy's selection leaves it out), so whether a Service port is routed
+  does not depend on which Proxy asks.
+
+Pure functions plus a memo of the targets per Service object, so that an unchanged Service gives the very same
+target objects from pass to pass (the translator reruns strategies only for objects that are not the same).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from proxycontroller.model.desired import Note
+from proxycontroller.model.meta import ObjectMeta
+from proxycontroller.model.proxy import Destination, Route
+from proxycontroller.model.resources import ObjectKey, Service, ServiceTarget, Upstream
+from proxycontroller.model.service import ServicePort, ServicePortRef
+from proxycontroller.model.upstream import KubeUpstreamSpec, UpstreamSpec
+from proxycontroller.translate.plan import SourcedVirtualHost
+
+ROUTED_PROTOCOL = "TCP"
+_NAME_LIMIT = 63  # Kubernetes' and Gloo's longest name; Gloo shortens a longer one with a hash
+_SHORT = 31
+
+
+def discovery_name(namespace: str, service: str, port: int) -> str:
+    """The name Gloo's discovery gives the Upstream of a Service port (kubernetes.UpstreamName, solo-io
+    k8s-utils SanitizeNameV2): `<namespace>-<service>-<port>`; longer than 63 characters, its first 31, a dash
+    and the first 31 hex digits of its MD5."""
+    name = f"{namespace}-{service}-{port}"
+    name = name.translate(_SANITIZED)
+    if len(name) > _NAME_LIMIT:
+        name = f"{name[:_SHORT]}-{hashlib.md5(name.encode(errors='surrogatepass')).hexdigest()[:_SHORT]}"
+    return name.lower()
+
+
+_SANITIZED = str.maketrans({**dict.fromkeys("*/.:_ ", "-"), **dict.fromkeys("[]\n\"'", None)})
+
+
+def targets_of(service: Service) -> tuple[tuple[ServiceTarget, ...], tuple[Note, ...]]:
+    """The route targets of a Service (one per TCP port, in the Service's order), and a warning for each port
+    (or the whole Service) left out."""
+    subject = {"service": str(service.key)}
+    if service.spec.type == "ExternalName":
+        why = f"Service {service.key} not routed: type ExternalName has no endpoints to route to"
+        return (), (Note(why, "ServiceSkipped", None, subject),)
+    targets: list[ServiceTarget] = []
+    skipped: list[Note] = []
+    for port in service.spec.ports:
+        if port.protocol.upper() != ROUTED_PROTOCOL:
+            why = f"Service port {_ref(service, port)} not routed: protocol {port.protocol}; only TCP is routed"
+            skipped.append(Note(why, "ServicePortSkipped", None, subject))
+            continue
+        targets.append(_target(service, port))
+    return tuple(targets), tuple(skipped)
+
+
+def _ref(service: Service, port: ServicePort) -> ServicePortRef:
+    return ServicePortRef(
+        name=service.metadata.name, namespace=service.metadata.namespace, port=port.port, port_name=port.name or None
+    )
+
+
+def _target(service: Service, port: ServicePort) -> ServiceTarget:
+    metadata = service.metadata
+    ref = _ref(service, port)
+    return ServiceTarget(
+        metadata=ObjectMeta(
+            name=discovery_name(metadata.namespace, metadata.name, port.port),
+            namespace=metadata.namespace,
+            labels=metadata.labels,
+            annotations=metadata.annotations,
+            resource_version=metadata.resource_version,
+            uid=metadata.uid,
+        ),
+        spec=UpstreamSpec(
+            kube=KubeUpstreamSpec(
+                service_name=metadata.name,
+                service_namespace=metadata.namespace,
+                service_port=port.port,
+                selector=service.spec.selector,
+            )
+        ),
+        service=ref,
+    )
+
+
+class RouteTargets:
+    """What the strategies route: the Upstreams, and the targets of the Services that no Upstream shadows."""
+
+    def __init__(self) -> None:
+        # Per Service: the object it was made from, its targets and its warnings.
+        self._memo: dict[ObjectKey, tuple[Service, tuple[ServiceTarget, ...], tuple[Note, ...]]] = {}
+
+    def merge(
+        self, upstreams: Mapping[ObjectKey, Upstream], services: Mapping[ObjectKey, Service]
+    ) -> tuple[dict[ObjectKey, Upstream], tuple[Note, ...]]:
+        """The Upstreams and the Service targets by key, and the warnings: ports left out, and Service ports an
+        Upstream wins over (naming it)."""
+        memo: dict[ObjectKey, tuple[Service, tuple[ServiceTarget, ...], tuple[Note, ...]]] = {}
+        merged: dict[ObjectKey, Upstream] = dict(upstreams)
+        notes: list[Note] = []
+        shadows = _shadows(upstreams.values()) if services else {}
+        for key in sorted(services):
+            service = services[key]
+            known = self._memo.get(key)
+            if known is None or known[0] is not service:
+                known = (service, *targets_of(service))
+            memo[key] = known
+            notes += known[2]
+            for target in known[1]:
+                ref = target.service
+                winner = shadows.get((ref.namespace, ref.name, ref.port))
+                if winner is None and target.key in upstreams:
+                    winner = upstreams[target.key]
+                if winner is not None:
+                    why = (
+                        f"Service port {ref} not routed as {target.key}: Upstream {winner.key} routes the same"
+                        " service (an Upstream wins over a Service)"
+                    )
+                    about = {"service": str(key), "upstream": str(winner.key)}
+                    notes.append(Note(why, "ServicePortShadowed", None, about))
+                    continue
+                merged[target.key] = target
+        self._memo = memo
+        return merged, tuple(notes)
+
+
+def _shadows(upstreams: Iterable[Upstream]) -> dict[tuple[str, str, int], Upstream]:
+    """The Upstreams that name a Service port in their `kube` spec, by (namespace, service, port); where
+    several do, the first by key (any of them wins over the Service; naming one is enough)."""
+    found: dict[tuple[str, str, int], Upstream] = {}
+    for upstream in upstreams:
+        kube = upstream.spec.kube
+        if kube is None or kube.service_name is None or kube.service_port is None:
+            continue
+        namespace = kube.service_namespace or upstream.metadata.namespace
+        spot = (namespace, kube.service_name, kube.service_port)
+        if spot not in found or upstream.key < found[spot].key:
+            found[spot] = upstream
+    return found
+
+
+def kube_destinations(host: SourcedVirtualHost, targets: Mapping[ObjectKey, Upstream]) -> SourcedVirtualHost:
+    """The virtual host with each destination that names a Service target as an Upstream sent to Gloo's `kube`
+    destination instead (the Service and port); the very same object if it routes to no Service target."""
+    if not any(isinstance(targets.get(key), ServiceTarget) for key in host.sources):
+        return host
+    routes = tuple(_route(route, targets) for route in host.virtual_host.routes or ())
+    return SourcedVirtualHost(host.virtual_host.model_copy(update={"routes": routes}), host.sources)
+
+
+def _route(route: Route, targets: Mapping[ObjectKey, Upstream]) -> Route:
+    action = route.route_action
+    if action is None:
+        return route
+    update: dict[str, Any] = {}
+    if action.single is not None:
+        single = _destination(action.single, targets)
+        if single is not action.single:
+            update["single"] = single
+    if action.multi is not None:
+        weighted = []
+        for item in action.multi.destinations:
+            moved = _destination(item.destination, targets)
+            weighted.append(item if moved is item.destination else item.model_copy(update={"destination": moved}))
+        if any(new is not old for new, old in zip(weighted, action.multi.destinations, strict=True)):
+            update["multi"] = action.multi.model_copy(update={"destinations": tuple(weighted)})
+    if not update:
+        return route
+    return route.model_copy(update={"route_action": action.model_copy(update=update)})
+
+
+def _destination(destination: Destination, targets: Mapping[ObjectKey, Upstream]) -> Destination:
+    ref = destination.upstream
+    if ref is None:
+        return destination
+    target = targets.get(ObjectKey(ref.namespace, ref.name))
+    if not isinstance(target, ServiceTarget):
+        return destination
+    kube = {"ref": {"name": target.service.name, "namespace": target.service.namespace}, "port": target.service.port}
+    return destination.model_copy(update={"upstream": None, "kube": kube})
