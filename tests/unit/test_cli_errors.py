@@ -288,6 +288,12 @@ CASES = [
         "c.yaml: deployment.envoy.serviceType: Input should be 'LoadBalancer', 'NodePort' or 'ClusterIP'",
         files={"c.yaml": "deployment: {envoy: {serviceType: Ingress}}\n"},
     ),
+    Case(
+        "services-in-directory-mode",
+        ("run", "--config-dir", "{tmp}/gloo/config", "--config", "{tmp}/c.yaml"),
+        "config sources: 'services' needs a cluster (--kubeconfig)",
+        files={**TREE, "c.yaml": "sources: [upstreams, services]\n"},
+    ),
     Case("url-without-proxy", ("url",), "missing option '--proxy'"),
     Case("url-no-kubeconfig", ("url", "--proxy", "my-cool-proxy"), "no kubeconfig: not in a pod"),
     Case("url-cluster-refused", ("url", "--kubeconfig", "{tmp}/kube.yaml", "--proxy", "p"), UNREACHABLE, 1, REFUSED),

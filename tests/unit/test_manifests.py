@@ -130,6 +130,18 @@ def test_rbac_is_a_role_per_namespace_and_no_cluster_role_unless_every_namespace
     assert "upstreams" not in rules(everywhere, "gloo-system")
 
 
+def test_services_as_a_source_get_read_rights_on_services_where_upstreams_would() -> None:
+    both = objects_of({"namespaces": ["team-a"], "sources": ["upstreams", "services"]})
+    assert rules(both, "team-a") == {"upstreams": ["get", "list", "watch"], "services": ["get", "list", "watch"]}
+    role = find(both, "Role", "proxycontroller", "team-a")
+    assert {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]} in role["rules"]
+    only = objects_of({"namespaces": ["team-a"], "sources": ["services"]})
+    assert rules(only, "team-a") == {"services": ["get", "list", "watch"]}  # no Upstreams read: no right to
+    everywhere = objects_of({"namespaces": ["*"], "sources": ["services"]})
+    assert rules(everywhere, None) == {"services": ["get", "list", "watch"]}
+    assert rules(objects_of({"namespaces": ["*"]}), None) == {"upstreams": ["get", "list", "watch"]}
+
+
 def test_proxies_only_in_their_namespaces_and_the_lease_in_the_first() -> None:
     config = {
         "instance": "team-x",

@@ -2,7 +2,8 @@
 
 What the controller does, and nothing more (each verb found in the code that uses it):
 - Upstreams: get, list, watch (store/kube.py: a list, then a watch; preflight lists one) in each routed
-  namespace: a Role there, or a ClusterRole when every namespace is routed (`*`).
+  namespace: a Role there, or a ClusterRole when every namespace is routed (`*`). Services the same way, when
+  the configuration's `sources` lists them; Upstreams only when it lists those.
 - Proxies: get, list, watch, create, update, delete (store/kube.py writes by create and replace, never patch)
   in each Proxy namespace only.
 - Events: create, and patch (store/kube_events.py counts the repeats of one in its `series`), through either
@@ -18,12 +19,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from proxycontroller.config import SERVICES, UPSTREAMS, ControllerConfig
 from proxycontroller.install.layout import Layout
 
 GLOO_GROUP = "gloo.solo.io"
 RBAC_API = "rbac.authorization.k8s.io/v1"
 
 UPSTREAM_RULE = {"apiGroups": [GLOO_GROUP], "resources": ["upstreams"], "verbs": ["get", "list", "watch"]}
+SERVICE_RULE = {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]}
 PROXY_RULE = {
     "apiGroups": [GLOO_GROUP],
     "resources": ["proxies"],
@@ -51,12 +54,18 @@ def _binding(layout: Layout, kind: str, namespace: str | None) -> dict[str, Any]
     }
 
 
+def input_rules(config: ControllerConfig) -> list[dict[str, Any]]:
+    """What reading the configuration's sources needs, in the order `sources` lists them."""
+    by_source = {UPSTREAMS: UPSTREAM_RULE, SERVICES: SERVICE_RULE}
+    return [by_source[source] for source in config.sources]
+
+
 def namespace_rules(layout: Layout) -> dict[str, list[dict[str, Any]]]:
     """The rules each namespace needs, namespaces sorted, rules in a fixed order."""
     config = layout.config
     rules: dict[str, list[dict[str, Any]]] = {}
     for namespace in config.watched_namespaces() or ():
-        rules.setdefault(namespace, []).append(UPSTREAM_RULE)
+        rules.setdefault(namespace, []).extend(input_rules(config))
     for namespace in config.proxy_namespaces:
         rules.setdefault(namespace, []).extend([PROXY_RULE, EVENT_RULE])
     rules.setdefault(layout.lease_namespace, []).append(LEASE_RULE)
@@ -73,7 +82,12 @@ def rbac_objects(layout: Layout) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     if layout.config.watched_namespaces() is None:
         objects.append(
-            {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": _meta(layout), "rules": [UPSTREAM_RULE]}
+            {
+                "apiVersion": RBAC_API,
+                "kind": "ClusterRole",
+                "metadata": _meta(layout),
+                "rules": input_rules(layout.config),
+            }
         )
         objects.append(_binding(layout, "ClusterRole", None))
     for namespace, rules in namespace_rules(layout).items():
