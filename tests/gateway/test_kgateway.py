@@ -8,6 +8,7 @@ from typing import Any
 
 from proxycontroller.testing.servers.kgateway import CONTROLLER_NAME, GATEWAY_API_GROUP
 from proxycontroller.testing.servers.petstore import PETS_BODY, PETS_PATH
+from proxycontroller.testing.servers.services import service_objects
 from proxycontroller.testing.servers.traffic import get, wait_for_status
 from tests.gateway.conftest import GatewayRig, poll
 
@@ -15,31 +16,10 @@ HOST = "default-petstore-8080"
 
 
 def petstore_service(rig: GatewayRig) -> list[dict[str, Any]]:
-    """A Service without selector and its EndpointSlice written by hand: there is no endpoint controller (the
-    testbin has no kube-controller-manager) and no kubelet; the endpoint is the petstore in the test host."""
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "petstore", "namespace": "default"},
-            "spec": {"ports": [{"name": "http", "port": 8080, "targetPort": rig.petstore_port, "protocol": "TCP"}]},
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": "petstore-1",
-                "namespace": "default",
-                "labels": {
-                    "kubernetes.io/service-name": "petstore",
-                    "endpointslice.kubernetes.io/managed-by": "proxycontroller-tests",
-                },
-            },
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": [rig.host.address], "conditions": {"ready": True}}],
-            "ports": [{"name": "http", "port": rig.petstore_port, "protocol": "TCP"}],
-        },
-    ]
+    """Service default/petstore port 8080, its endpoint the petstore in the test host (EndpointSlice by hand)."""
+    return service_objects(
+        name="petstore", namespace="default", port=8080, address=rig.host.address, target_port=rig.petstore_port
+    )
 
 
 def petstore_route(rig: GatewayRig) -> dict[str, Any]:

@@ -35,7 +35,7 @@ if [[ -z "$PY" ]]; then
 fi
 
 module_dir() { # <module@version>: its directory in the Go module cache, downloaded if needed
-  [[ -n "$GO_BIN" ]] || GO_BIN="$(resolve_go "the Gateway API CRDs (Go module download)")" || exit 1
+  need_go "the Gateway API CRDs (Go module download)"
   "$GO_BIN" mod download -json "$1" | "$PY" -c \
     'import json,sys; d=json.load(sys.stdin); print(d["Dir"]) if "Dir" in d else sys.exit("go mod download: "+d.get("Error","no Dir"))'
 }
