@@ -18,11 +18,11 @@ import httpx2
 import msgspec
 from lightkube import ALL_NS, ApiError, AsyncClient, ConfigError, KubeConfig, SingleConfig
 from lightkube.config.kubeconfig import DEFAULT_KUBECONFIG, SERVICE_ACCOUNT
-from lightkube.generic_resource import create_namespaced_resource
 
 from proxycontroller.manager.backends import BackendChoice
 from proxycontroller.model.documents import DocumentError, read_yaml_file
 from proxycontroller.model.resources import ResourceKind
+from proxycontroller.store.kube import api_resource
 
 # Gloo's directory config source: the `config/` folder of the tree `gloo --dir` names, one folder per kind.
 EXPECTED_TREE = (
@@ -175,7 +175,7 @@ async def check_cluster(
         raise StartupError(f"{source}: context {single.context_name}: cannot be used: {_reason(exc)}") from exc
     try:
         for kind, namespaces in reads:
-            resource = create_namespaced_resource(kind.group, kind.version, kind.kind, kind.plural)
+            resource = api_resource(kind)
             for namespace in namespaces or (ALL_NS,):
                 await _list_one(client, resource, kind, namespace, where, timeout)
     finally:

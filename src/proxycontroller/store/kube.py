@@ -15,12 +15,13 @@ from typing import Any, Generic, TypeVar
 
 import httpx2
 from lightkube import ALL_NS, ApiError, AsyncClient, KubeConfig
+from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.types import on_error_raise
 
 from proxycontroller.model.encoding import DecodeError, from_cr, to_cr, wants_compression
 from proxycontroller.model.meta import ObjectMeta
-from proxycontroller.model.resources import ObjectKey, Resource
+from proxycontroller.model.resources import ObjectKey, Resource, ResourceKind
 from proxycontroller.model.status import NamespacedStatuses
 from proxycontroller.store.backoff import Backoff
 from proxycontroller.store.cache import ResourceCache
@@ -53,6 +54,14 @@ def make_async_client(
     return AsyncClient(config=config.get(context_name=context) if context else config, field_manager=field_manager)
 
 
+def api_resource(info: ResourceKind) -> Any:
+    """lightkube's class for a kind: its own typed model for the core group (a Service; lightkube allows one class
+    per kind, and its typed one is what the rest of lightkube uses), a generic resource for Gloo's CRDs."""
+    if not info.group:
+        return resource_registry.load(info.api_version, info.kind)
+    return create_namespaced_resource(info.group, info.version, info.kind, info.plural)
+
+
 def _key_of(raw: Any) -> ObjectKey:
     return ObjectKey(raw.metadata.namespace or "", raw.metadata.name or "")
 
@@ -68,8 +77,7 @@ class KubeClient(Generic[R]):
     def __init__(self, kind: type[R], client: AsyncClient) -> None:
         self.kind = kind
         self._client = client
-        info = kind.KIND
-        self._resource = create_namespaced_resource(info.group, info.version, info.kind, info.plural)
+        self._resource = api_resource(kind.KIND)
         self.expired_relists = 0  # how often a watch found its resourceVersion compacted away (410 Gone)
         self.lists = 0  # full lists done by watches (the first one, and one per 410 Gone)
 
