@@ -249,3 +249,26 @@ def test_bad_sources_are_one_line_naming_the_key(tmp_path: Path, sources: list[s
     with pytest.raises(ConfigError) as raised:
         load_config(path)
     assert str(raised.value) == f"{path}: {error}"
+
+
+def test_templates_name_a_service_ports_name_and_number() -> None:
+    config = {
+        **SERVICES_ONLY,
+        "strategy": {"options": {"domainTemplates": ["{portName}.{service}.{serviceNamespace}.example", "{name}"]}},
+    }
+    ports: list[dict[str, Any]] = [{"name": "web", "port": 80}, {"port": 9090}]
+    rendered = render([], config, services=[service(ports=ports)])
+    [host] = rendered.virtual_hosts()
+    assert host["domains"] == ["web.petstore.default.example", "default-petstore-80"]
+    [warning] = rendered.warnings  # the unnamed port cannot make the first domain: it is left out, said
+    assert "left out Service port default/petstore:9090" in warning
+    assert "{portName} has no value: the upstream is an unnamed port" in warning
+    by_port = render(
+        [],
+        {**SERVICES_ONLY, "strategy": {"options": {"domainTemplates": ["{service}-{port}"]}}},
+        services=[service(ports=ports)],
+    )
+    assert [h["domains"] for h in by_port.virtual_hosts()] == [["petstore-80"], ["petstore-9090"]]
+    upstream_only = render([kube_upstream("petstore")], {"strategy": {"options": {"domainTemplates": ["{portName}"]}}})
+    assert upstream_only.virtual_hosts() == []
+    assert "not a Service port" in upstream_only.warnings[0]

@@ -3,7 +3,8 @@ configuration loads, rendered per upstream.
 
 Fields: `{name}`, `{namespace}` (the Upstream's), `{label[KEY]}` and `{annotation[KEY]}` (the value of one of
 its labels or annotations; KEY as Kubernetes writes keys, e.g. `app` or `example.com/team`), and for a kube
-Upstream `{service}`, `{serviceNamespace}` and `{port}` (its Service's name, namespace and port).
+Upstream `{service}`, `{serviceNamespace}` and `{port}` (its Service's name, namespace and port); for a Service
+port (`sources: [services]`) those too, and `{portName}` (the port's name; an unnamed port has none).
 
 Python's `str.format` would evaluate `{name.__class__}` (attribute access) and `{name[0]}` (indexing): a
 configuration is not code, so only these exact forms are accepted, `[KEY]` only after `label` and `annotation`,
@@ -22,10 +23,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from proxycontroller.config import label_key_problem, shown
-from proxycontroller.model.resources import Upstream
+from proxycontroller.model.resources import ServiceTarget, Upstream
 
 # The fields a template may name, besides label[KEY] and annotation[KEY].
-TEMPLATE_FIELDS = ("name", "namespace", "service", "serviceNamespace", "port")
+TEMPLATE_FIELDS = ("name", "namespace", "service", "serviceNamespace", "port", "portName")
 KEYED_FIELDS = ("label", "annotation")
 # The kube upstream's attribute behind each service field, and its key as Gloo writes it.
 _SERVICE_FIELDS = {
@@ -125,6 +126,12 @@ class Template:
             value = (found or {}).get(field.key)
             if value is None:
                 raise TemplateError(f"{shown(self.source)}: the upstream has no {field.kind} {shown(field.key)}")
+        elif field.kind == "portName":
+            port_name = upstream.service.port_name if isinstance(upstream, ServiceTarget) else None
+            if port_name is None:
+                what = "an unnamed port" if isinstance(upstream, ServiceTarget) else "not a Service port"
+                raise TemplateError(f"{shown(self.source)}: {field} has no value: the upstream is {what}")
+            value = port_name
         else:
             kube = upstream.spec.kube
             attribute, written = _SERVICE_FIELDS[field.kind]
