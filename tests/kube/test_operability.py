@@ -300,3 +300,35 @@ def test_a_foreign_proxy_and_gloos_rejection_are_events_on_the_proxy(
             with contextlib.suppress(Exception):
                 admin.delete(ProxyCR, name, namespace=NAMESPACE)
         admin.close()
+
+
+def test_status_on_a_compressed_spec_nobody_can_read_says_so(kube_cluster: KubeTestCluster, tmp_path: Path) -> None:
+    admin = Client(KubeConfig.from_file(kube_cluster.admin_kubeconfig), field_manager="kube-tests")
+    labels = {"app.kubernetes.io/managed-by": "proxycontroller", "app.kubernetes.io/instance": "damaged"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"proxy": {"name": "damaged-proxy"}, "instance": "damaged"}))
+    try:
+        admin.create(
+            ProxyCR.from_dict(
+                {
+                    "apiVersion": "gloo.solo.io/v1",
+                    "kind": "Proxy",
+                    "metadata": {
+                        "name": "damaged-proxy",
+                        "namespace": NAMESPACE,
+                        "labels": labels,
+                        "annotations": {"gloo.solo.io/compress": "true"},
+                    },
+                    "spec": {"compressedSpec": "bm90IHpsaWI="},  # base64 of "not zlib"
+                }
+            )
+        )
+        kubeconfig = str(kube_cluster.controller_kubeconfig)
+        result = invoke(["status", "--kubeconfig", kubeconfig, "--config", str(tmp_path / "config.yaml")], tmp_path)
+        assert result.returncode == 0, result.stderr
+        row = next(line for line in result.stdout.splitlines() if line.startswith(f"{NAMESPACE}/damaged-proxy "))
+        assert re.match(rf"{NAMESPACE}/damaged-proxy +\? +\? +yes \(12 bytes stored\) .*spec unreadable: ", row), row
+        assert "Traceback" not in result.stderr
+    finally:
+        with contextlib.suppress(Exception):
+            admin.delete(ProxyCR, "damaged-proxy", namespace=NAMESPACE)
+        admin.close()

@@ -295,8 +295,8 @@ def status_command(config: ControllerConfig, backend: BackendChoice, config_path
     rows = [
         (
             f"{r.namespace}/{r.name}",
-            str(r.virtual_hosts),
-            str(r.spec_bytes),
+            "?" if r.virtual_hosts is None else str(r.virtual_hosts),
+            "?" if r.spec_bytes is None else str(r.spec_bytes),
             r.compression,
             r.state,
             r.reason.replace("\\n", " ")[:120],

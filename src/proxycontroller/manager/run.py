@@ -18,6 +18,7 @@ from proxycontroller.manager.controller import build_engine, build_logic
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector
 from proxycontroller.manager.preflight import StartupError, check_cluster, check_config_dir
 from proxycontroller.manager.probes import ProbeServer
+from proxycontroller.model.canonical import CanonicalError
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION
 from proxycontroller.model.resources import PROXY, SERVICE, UPSTREAM, ResourceKind, StoredProxy
 from proxycontroller.reconcile.metrics import Metrics
@@ -189,8 +190,8 @@ async def _until_stopped(task: asyncio.Task[None], grace_period: float) -> None:
 class ProxyReport:
     namespace: str
     name: str
-    virtual_hosts: int
-    spec_bytes: int  # of the spec's JSON, decompressed if it is stored compressed
+    virtual_hosts: int | None  # None: the spec cannot be read (then `reason` says why)
+    spec_bytes: int | None  # of the spec's JSON, decompressed if it is stored compressed
     compressed: bool
     state: str
     reason: str
@@ -207,16 +208,22 @@ def report(proxy: StoredProxy, config: ControllerConfig) -> ProxyReport:
     status = proxy.status_from(config.gloo_namespace)
     state = status.parsed_state if status else None
     compressed = (proxy.metadata.annotations or {}).get(COMPRESS_ANNOTATION) == "true"
-    spec = proxy.spec.json
+    reason = (status.reason or "") if status else ""
+    try:
+        spec: bytes | None = proxy.spec.json
+        hosts: int | None = count_virtual_hosts(proxy.spec.json)
+    except (CanonicalError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        spec, hosts = None, None  # a compressedSpec someone damaged: said, not a traceback
+        reason = f"spec unreadable: {exc}" + (f"; {reason}" if reason else "")
     return ProxyReport(
         namespace=proxy.metadata.namespace,
         name=proxy.metadata.name,
-        virtual_hosts=count_virtual_hosts(spec),
-        spec_bytes=len(spec),
+        virtual_hosts=hosts,
+        spec_bytes=None if spec is None else len(spec),
         compressed=compressed,
         state=state.name.title() if state is not None else "(no verdict yet)",
-        reason=(status.reason or "") if status else "",
-        stored_bytes=len(proxy.spec.compressed) if compressed else len(spec),
+        reason=reason,
+        stored_bytes=len(proxy.spec.compressed) if compressed or spec is None else len(spec),
     )
 
 

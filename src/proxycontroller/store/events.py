@@ -136,27 +136,23 @@ class EventRecorder:
 
     async def flush(self) -> float | None:
         """Writes what is due now; returns in how many seconds something else falls due (None: nothing)."""
-        next_due: float | None = None
+        waits: list[float] = []
         for series in list(self._series.values()):
             now = self._clock()
             if series.dropped or (series.name is not None and series.count == series.written_count):
+                continue  # dropped, or nothing new to say
+            if series.name is not None and series.last_written + self._series_every > now:
+                waits.append(series.last_written + self._series_every - now)  # a series is written back seldom
                 continue
-            if series.name is not None:
-                due = series.last_written + self._series_every
-                if due > now:
-                    next_due = min(next_due if next_due is not None else due - now, due - now)
-                    continue
-            if not self._take_token(now):
-                if series.name is None:
-                    series.dropped = True
-                    self._dropped_unsaid += 1
-                    self._count("dropped")
-                    continue
-                wait = (1 - self._tokens) * 60 / self._per_minute
-                next_due = min(next_due if next_due is not None else wait, wait)
-                continue
-            await self._write(series, now)
-        return next_due
+            if self._take_token(now):
+                await self._write(series, now)
+            elif series.name is None:  # a new Event over the cap: dropped, and so are its repeats
+                series.dropped = True
+                self._dropped_unsaid += 1
+                self._count("dropped")
+            else:  # a series update waits for the next token
+                waits.append((1 - self._tokens) * 60 / self._per_minute)
+        return min(waits, default=None)
 
     def _take_token(self, now: float) -> bool:
         self._tokens = min(float(self._per_minute), self._tokens + (now - self._refilled) * self._per_minute / 60)
