@@ -240,12 +240,14 @@ class Engine:
             if not self._dirty.is_set():
                 self.converged.set()  # what it wrote is what is wanted, and nothing changed meanwhile
             if result.writes:
-                log.info(
-                    "reconciled: created %s, updated %s, deleted %s",
-                    [str(k) for k in result.created],
-                    [str(k) for k in result.updated],
-                    [str(k) for k in result.deleted],
-                )
+                done = {
+                    "created": [str(k) for k in result.created],
+                    "updated": [str(k) for k in result.updated],
+                    "deleted": [str(k) for k in result.deleted],
+                }
+                said = "reconciled: created %s, updated %s, deleted %s"
+                # Nested: a LogRecord has a `created` attribute of its own, which `extra` may not overwrite.
+                log.info(said, *done.values(), extra={"reconciled": done, "controller": self.name})
 
     def _failed(self, exc: Exception) -> None:
         health = self.health
