@@ -17,7 +17,7 @@ from proxycontroller.model.resources import ObjectKey, Service, ServiceTarget, U
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.testing import render
 from proxycontroller.translate.registry import StrategyRegistry
-from proxycontroller.translate.targets import discovery_name, targets_of
+from proxycontroller.translate.targets import RouteTargets, discovery_name, targets_of
 from proxycontroller.validate.desired import ProxyLogic
 from tests.unit.factories import kube_upstream
 
@@ -272,3 +272,23 @@ def test_templates_name_a_service_ports_name_and_number() -> None:
     upstream_only = render([kube_upstream("petstore")], {"strategy": {"options": {"domainTemplates": ["{portName}"]}}})
     assert upstream_only.virtual_hosts() == []
     assert "not a Service port" in upstream_only.warnings[0]
+
+
+def test_an_unchanged_service_gives_the_very_same_targets_so_strategies_do_not_run_again() -> None:
+    targets = RouteTargets()
+    petstore, shop = service(), service("shop")
+    first, _ = targets.merge({}, {petstore.key: petstore, shop.key: shop})
+    changed_shop = service("shop", ports=[{"port": 81}])
+    second, _ = targets.merge({}, {petstore.key: petstore, shop.key: changed_shop})
+    key = ObjectKey("default", "default-petstore-8080")
+    assert second[key] is first[key]  # the translator compares by identity: petstore's strategies do not rerun
+    assert ObjectKey("default", "default-shop-8080") not in second
+    assert ObjectKey("default", "default-shop-81") in second
+
+
+def test_a_bad_expose_annotation_on_a_service_names_the_service_port() -> None:
+    bad = service(annotations={"proxycontroller.io/expose": "yes"})
+    rendered = render([], SERVICES_ONLY, services=[bad])
+    assert rendered.virtual_hosts() == []
+    [warning] = rendered.warnings
+    assert "left out Service port default/petstore:http (default-petstore-8080): annotation" in warning

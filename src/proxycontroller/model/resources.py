@@ -108,7 +108,7 @@ class ServiceTarget(Upstream):
     service: ServicePortRef
 
     def describe(self) -> str:
-        return f"Service port {self.service}"
+        return f"Service port {self.service} ({self.metadata.name})"  # the name `exclude` and templates see
 
 
 class Proxy(Resource):

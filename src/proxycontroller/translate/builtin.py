@@ -168,7 +168,7 @@ def path_prefix(upstreams: Sequence[Upstream], options: PathPrefixOptions) -> li
         if holder is not upstream:
             made.append(
                 Skip(
-                    f"its path prefix {shown(prefix)} is already routed to Upstream {holder.key} (the first by"
+                    f"its path prefix {shown(prefix)} is already routed to {holder.describe()} (the first by"
                     " namespace, then name, keeps a prefix)",
                     upstream,
                 )

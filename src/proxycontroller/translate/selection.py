@@ -117,7 +117,7 @@ class Selection:
         exposed = _EXPOSE_VALUES.get(value)
         if exposed is None:
             return (
-                f"{self.where}: left out Upstream {upstream.key}: annotation {EXPOSE_ANNOTATION}={shown(value)}:"
+                f"{self.where}: left out {upstream.describe()}: annotation {EXPOSE_ANNOTATION}={shown(value)}:"
                 ' must be "true" (route it) or "false" (do not)'
             )
         return exposed

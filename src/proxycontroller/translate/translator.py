@@ -274,7 +274,7 @@ def _run_all(
     made, skipped = [], []
     for item in items:
         if isinstance(item, Skip):
-            which = f"Upstream {item.upstream.key}" if item.upstream is not None else "an input"
+            which = item.upstream.describe() if item.upstream is not None else "an input"
             skipped.append(f"{resolved.strategy.describe()}: left out {which}: {item.reason}")
         else:
             made.append(_sourced(resolved, item, "", targets))
