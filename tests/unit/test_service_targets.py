@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from proxycontroller.cli.render import render as render_files
 from proxycontroller.config import ConfigError, ControllerConfig, load_config
 from proxycontroller.model.encoding import from_cr
 from proxycontroller.model.resources import ObjectKey, Service, ServiceTarget, Upstream
@@ -292,3 +293,20 @@ def test_a_bad_expose_annotation_on_a_service_names_the_service_port() -> None:
     assert rendered.virtual_hosts() == []
     [warning] = rendered.warnings
     assert "left out Service port default/petstore:http (default-petstore-8080): annotation" in warning
+
+
+def test_render_reads_services_from_files_when_the_configuration_routes_them(tmp_path: Path) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: Service, metadata: {name: petstore, namespace: default},"
+        " spec: {ports: [{name: http, port: 8080}, {name: dns, port: 53, protocol: UDP}]}}\n"
+    )
+    text, warnings = render_files((str(path),), ControllerConfig.model_validate(SERVICES_ONLY), "yaml")
+    assert "kube:\n" in text
+    assert "- default-petstore-8080\n" in text
+    assert warnings == ["Service port default/petstore:dns not routed: protocol UDP; only TCP is routed"]
+    # Upstreams only (the default): the Service is not read at all.
+    text, warnings = render_files((str(path),), ControllerConfig(), "yaml")
+    assert "virtualHosts: []" in text
+    assert warnings == []

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from proxycontroller.config import ControllerConfig
+from proxycontroller.config import SERVICES, ControllerConfig
 from proxycontroller.model.desired import as_resource
 from proxycontroller.model.documents import DocumentError, SourcedUpstream, dump_yaml_stream, parse_upstreams
 from proxycontroller.model.encoding import to_cr
 from proxycontroller.model.limits import DEFAULT_LIMITS, InputLimits, InputTooLarge, read_bounded
-from proxycontroller.model.resources import ObjectKey
+from proxycontroller.model.resources import ObjectKey, Service
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.validate.desired import ProxyLogic
 
@@ -50,10 +50,13 @@ def _read_file(file: Path, limit: int) -> bytes:
 
 
 def read_upstreams(
-    paths: tuple[str, ...], limits: InputLimits = DEFAULT_LIMITS, stdin: BinaryIO | None = None
+    paths: tuple[str, ...],
+    limits: InputLimits = DEFAULT_LIMITS,
+    stdin: BinaryIO | None = None,
+    services: list[Service] | None = None,
 ) -> list[SourcedUpstream]:
     """Every Upstream in the given files, directories (recursively) and stdin (`-`), each input read up to
-    `limits.max_input_bytes`."""
+    `limits.max_input_bytes`; and every Service into `services`, if given."""
     found: list[SourcedUpstream] = []
     for raw in paths:
         if raw == "-":
@@ -61,11 +64,12 @@ def read_upstreams(
                 data = read_bounded(stdin or sys.stdin.buffer, limits.max_input_bytes, "limits.maxInputBytes")
             except InputTooLarge as exc:
                 raise DocumentError("<stdin>", None, str(exc)) from exc
-            found.extend(parse_upstreams(_decoded(data, "<stdin>"), "<stdin>", limits=limits))
+            found.extend(parse_upstreams(_decoded(data, "<stdin>"), "<stdin>", limits=limits, services=services))
             continue
         for file in _files_under(Path(raw)):
             text = _decoded(_read_file(file, limits.max_input_bytes), str(file))
-            found.extend(parse_upstreams(text, str(file), flat_hint="upstreams" in file.parts, limits=limits))
+            flat = "upstreams" in file.parts
+            found.extend(parse_upstreams(text, str(file), flat_hint=flat, limits=limits, services=services))
     return found
 
 
@@ -86,9 +90,14 @@ def deduplicate(found: list[SourcedUpstream]) -> tuple[list[SourcedUpstream], li
     return list(first.values()), warnings
 
 
+def _if_routed(config: ControllerConfig, services: list[Service]) -> list[Service] | None:
+    return services if SERVICES in config.sources else None
+
+
 def render(paths: tuple[str, ...], config: ControllerConfig, output: str) -> tuple[str, list[str]]:
-    found, warnings = deduplicate(read_upstreams(paths, config.limits))
-    snapshot = Snapshot.of(item.upstream for item in found)
+    services: list[Service] = []  # read only when the configuration routes them (sources)
+    found, warnings = deduplicate(read_upstreams(paths, config.limits, services=_if_routed(config, services)))
+    snapshot = Snapshot.of([item.upstream for item in found], services)
     state = ProxyLogic(config).desired(snapshot)
     documents = [to_cr(as_resource(item)) for item in state.objects]
     if output == "json":

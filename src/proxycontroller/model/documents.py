@@ -23,7 +23,7 @@ from proxycontroller.model.limits import (
     may_hold_aliases,
     read_bounded,
 )
-from proxycontroller.model.resources import UPSTREAM, Upstream
+from proxycontroller.model.resources import SERVICE, UPSTREAM, Service, Upstream
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -96,11 +96,25 @@ def _as_upstream(document: dict[str, Any], source: str, position: int, flat_hint
     return None
 
 
+def _as_service(document: dict[str, Any], source: str, position: int) -> Service | None:
+    if document.get("kind") != SERVICE.kind or document.get("apiVersion") != SERVICE.api_version:
+        return None
+    try:
+        return from_cr(Service, document)
+    except DecodeError as exc:
+        raise DocumentError(source, position, str(exc)) from exc
+
+
 def parse_upstreams(
-    text: str, source: str, flat_hint: bool = False, limits: InputLimits = DEFAULT_LIMITS
+    text: str,
+    source: str,
+    flat_hint: bool = False,
+    limits: InputLimits = DEFAULT_LIMITS,
+    services: list[Service] | None = None,
 ) -> list[SourcedUpstream]:
     """The Upstreams in a text; other kinds are skipped. `flat_hint`: a kind-less document is an Upstream
-    even without an upstream type key (it lies under Gloo's `upstreams/` directory)."""
+    even without an upstream type key (it lies under Gloo's `upstreams/` directory). `services`: where the
+    text's core/v1 Services go, if they are wanted."""
     found = []
     for position, document in _documents(text, source, limits):
         for item in _expand_lists(document):
@@ -111,6 +125,8 @@ def parse_upstreams(
             upstream = _as_upstream(item, source, position, flat_hint)
             if upstream is not None:
                 found.append(SourcedUpstream(upstream, source, position))
+            elif services is not None and (service := _as_service(item, source, position)) is not None:
+                services.append(service)
     return found
 
 
