@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import string
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -24,6 +25,7 @@ from proxycontroller.translate.redirect import OptOutError, ResponseCode, https_
 from proxycontroller.translate.templates import DOMAIN_REFUSED, Template, TemplateError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _parses(template: str) -> str:
@@ -70,8 +72,9 @@ def host_domains(upstream: Upstream, options: HostHeaderOptions) -> list[str]:
     seen: set[str] = set()
     unique = []
     for domain in (*domains, *extra):
-        if domain.lower() not in seen:
-            seen.add(domain.lower())
+        folded = domain.translate(_ASCII_LOWER)  # as Envoy compares them: in ASCII only
+        if folded not in seen:
+            seen.add(folded)
             unique.append(domain)
     return unique
 
