@@ -263,6 +263,7 @@ def test_deployment_settings_and_flags(tmp_path: Path) -> None:
         (["--gloo-version", "1.22 .1"], None, "error: --gloo-version: '1.22 .1' is not an image tag"),
         (["--image", "Bad Image"], None, "error: --image: 'Bad Image' is not an image reference"),
         (["--service-type", "Ingress"], None, "error: invalid value for '--service-type'"),
+        (["--xds-address", "[::1]"], None, "error: --xds-address: '[::1]' is not a host name or IP address"),
         ([], "deployment: {replicas: 0}\n", "deployment.replicas: Input should be greater than or equal to 1"),
         ([], "deployment: {envoy: {resources: {limits: {memory: lots}}}}\n", "'lots' is not a Kubernetes quantity"),
         ([], "deployment: {colour: blue}\n", "deployment.colour: Extra inputs are not permitted"),

@@ -18,7 +18,7 @@ GLOO_ENVOY_IMAGE = "quay.io/solo-io/gloo-envoy-wrapper"
 GLOO_XDS_PORT = 9977
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_HOST = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|\[?[0-9A-Fa-f:.]+\]?")
+_HOST = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+")  # no [brackets]: Envoy takes a bare IPv6
 # An image reference as the container runtime reads it: [registry[:port]/]path[:tag][@digest]; no whitespace.
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:-]*(@sha256:[0-9a-f]{64})?")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
