@@ -9,6 +9,7 @@ import json
 import re
 import socket
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -332,3 +333,69 @@ def test_status_on_a_compressed_spec_nobody_can_read_says_so(kube_cluster: KubeT
         with contextlib.suppress(Exception):
             admin.delete(ProxyCR, "damaged-proxy", namespace=NAMESPACE)
         admin.close()
+
+
+class FreezableRelay:
+    """A TCP relay on loopback to the API server that can freeze: connections stay open and nothing passes, as
+    over a network that drops every packet (requests hang instead of failing)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.frozen = threading.Event()
+        self.closed = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+                server = socket.create_connection(self.target)
+            except OSError:
+                return
+            self._sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                while self.frozen.is_set() and not self.closed.is_set():
+                    time.sleep(0.05)
+                sink.sendall(data)
+
+    def close(self) -> None:
+        self.closed.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def test_a_stop_that_cannot_finish_ends_at_the_grace_period(kube_cluster: KubeTestCluster, tmp_path: Path) -> None:
+    """The API server stops answering (requests hang) just before SIGTERM: the write in flight (if the first one
+    is still going) and releasing the Lease cannot finish, so the process exits after --graceful-shutdown-timeout,
+    with status 1 and a line saying why, and nothing left dangling (no error from an abandoned request)."""
+    host, _, port = kube_cluster.server_url.removeprefix("https://").rpartition(":")
+    relay = FreezableRelay((host, int(port)))
+    kubeconfig = yaml.safe_load(kube_cluster.controller_kubeconfig.read_text())
+    kubeconfig["clusters"][0]["cluster"]["server"] = f"https://{host}:{relay.port}"
+    relayed = tmp_path / "relayed.kubeconfig"
+    relayed.write_text(yaml.safe_dump(kubeconfig))
+    config = {"proxy": {"name": "frozen-proxy"}, "instance": "frozen", "namespaces": [NAMESPACE]}
+    try:
+        with controller(tmp_path / "c", relayed, config, "--graceful-shutdown-timeout", "2") as process:
+            eventually(lambda: "became leader" in process.log_path.read_text())
+            relay.frozen.set()
+            stopped = time.monotonic()
+            process.stop(grace=15)
+            took = time.monotonic() - stopped
+        assert process.returncode == 1, process.log_tail()
+        assert 2 <= took < 8, f"took {took:.1f}s"
+        *lines, last = process.log_path.read_text().splitlines()
+        assert last == "error: did not stop within the grace period of 2s; exiting anyway"
+        said = [json.loads(line) for line in lines]
+        assert [line["message"] for line in said if line["level"] == "error"] == []  # nothing left unexplained
+    finally:
+        relay.close()

@@ -112,6 +112,7 @@ class LeaderElector:
         self._observed_version: str | None = None
         self._observed_at = 0.0  # monotonic time at which _observed_version was first seen
         self._observed_holder: str | None = None
+        self._abandoned = False
 
     @property
     def identity(self) -> str:
@@ -121,6 +122,12 @@ class LeaderElector:
     def is_leader(self) -> bool:
         """True while `lead` runs (or is being started) under a Lease renewed within the renew deadline."""
         return self._leading
+
+    def abandon(self) -> None:
+        """Do not release the Lease on the way out (the process must exit now, and the API server may not
+        answer): it expires after its lease duration."""
+        self._may_hold = False
+        self._abandoned = True
 
     @property
     def observed_holder(self) -> str | None:
@@ -193,6 +200,9 @@ class LeaderElector:
                 self._leading = False
                 await _stop(task)
         self._leading = False
+        if self._abandoned:
+            task.result()
+            return
         if task.cancelled():
             log.info("%s: lead was cancelled; giving up leadership (%s)", self.identity, settings.describe())
         elif task.exception() is not None:

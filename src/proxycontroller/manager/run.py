@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -149,7 +149,7 @@ async def run_controller(
 
     task = asyncio.create_task(elector.run(lead) if elector is not None else lead())
     try:
-        await _until_stopped(task, grace_period)
+        await _until_stopped(task, grace_period, elector.abandon if elector is not None else None)
     finally:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace_period):
@@ -157,9 +157,12 @@ async def run_controller(
         log.info("stopped")
 
 
-async def _until_stopped(task: asyncio.Task[None], grace_period: float) -> None:
+async def _until_stopped(
+    task: asyncio.Task[None], grace_period: float, abandon: Callable[[], None] | None = None
+) -> None:
     """Waits for `task`, which runs until a signal cancels it, then gives it `grace_period` seconds to finish
-    (the write in flight, the Lease). Raises what it raised (LeadershipLost), or GracePeriodExceeded."""
+    (the write in flight, the Lease). Raises what it raised (LeadershipLost), or GracePeriodExceeded once the
+    task, told to `abandon` what it still does (releasing the Lease) and cancelled again, has ended."""
     loop = asyncio.get_running_loop()
     signalled = asyncio.Event()
 
@@ -177,6 +180,10 @@ async def _until_stopped(task: asyncio.Task[None], grace_period: float) -> None:
             task.cancel()
             done, _ = await asyncio.wait({task}, timeout=grace_period)
             if not done:
+                if abandon is not None:
+                    abandon()
+                task.cancel()  # a second cancellation: the write in flight is waited for no longer
+                await asyncio.wait({task}, timeout=1.0)
                 raise GracePeriodExceeded(f"did not stop within the grace period of {grace_period:g}s")
         with contextlib.suppress(asyncio.CancelledError):
             task.result()

@@ -501,7 +501,11 @@ async def _finished(write: Awaitable[T]) -> T:
     except asyncio.CancelledError:
         if not task.done():
             log.info("stopping: finishing the write in flight")
-            await asyncio.wait({task})
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:
+                task.cancel()  # given up on (the grace period is over): nobody waits for its outcome
+                raise
         if task.cancelled() or task.exception() is not None:
             raise
         current = asyncio.current_task()
