@@ -9,6 +9,7 @@ the rendered objects hold."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from lightkube.resources.core_v1 import ConfigMap
 
 from proxycontroller.testing.servers.controller import controller_process
 from proxycontroller.testing.servers.envoy import admin_get, envoy_binary, envoy_ready
+from proxycontroller.testing.servers.gloo import GlooBuildError, build_envoyinit
 from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import ManagedProcess, free_port, running
 from proxycontroller.testing.servers.traffic import get, wait_for_status
@@ -70,20 +72,36 @@ def bootstrap_for_this_machine(stored: str, xds_port: int, admin_port: int) -> d
     return bootstrap
 
 
-def envoy_as_rendered(admin: Client, bootstrap: Path, log: Path) -> ManagedProcess:
-    """A stock Envoy with the stored Deployment's arguments (which Gloo's image passes on to Envoy), `$(VAR)`
-    expanded from the pod's downward-API environment as the kubelet does, reading `bootstrap`."""
+@pytest.fixture(scope="module")
+def envoyinit() -> Path:
+    try:
+        return build_envoyinit()
+    except GlooBuildError as error:
+        pytest.fail(f"cannot build Gloo's envoyinit: {error}", pytrace=False)
+
+
+def envoy_as_rendered(admin: Client, envoyinit: Path, bootstrap: Path, work: Path) -> ManagedProcess:
+    """The Envoy container as the stored Deployment runs it: Gloo's image entrypoint `envoyinit` reads the bootstrap
+    (INPUT_CONF; /etc/envoy/envoy.yaml in the pod) and execs Envoy (ENVOY; here PyPI's) with it and the container's
+    arguments, `$(VAR)` expanded from the pod's downward-API environment as the kubelet does."""
     deployment: Any = admin.get(Deployment, PROXY, namespace="gloo-system")
     (container,) = deployment.spec.template.spec.containers
     pod = {"POD_NAME": f"{PROXY}-0", "POD_NAMESPACE": "gloo-system"}
     assert {env.name for env in container.env} == set(pod)
     args = [re.sub(r"\$\((\w+)\)", lambda match: pod[match.group(1)], arg) for arg in container.args]
     assert args[args.index("--service-node") + 1] == f"{PROXY}-0.gloo-system"
-    return ManagedProcess("envoy", [str(envoy_binary()), "-c", str(bootstrap), *args, "--concurrency", "1"], log)
+    env = {
+        **os.environ,
+        **pod,
+        "ENVOY": str(envoy_binary()),
+        "INPUT_CONF": str(bootstrap),
+        "OUTPUT_CONF": str(work / "envoy-transformed.yaml"),
+    }
+    return ManagedProcess("envoy", [str(envoyinit), *args, "--concurrency", "1"], work / "envoy.log", env=env)
 
 
 def test_the_seeds_curl_through_the_installed_envoy(
-    kube_gloo: KubeGloo, admin: Client, petstore_port: int, tmp_path: Path
+    kube_gloo: KubeGloo, admin: Client, envoyinit: Path, petstore_port: int, tmp_path: Path
 ) -> None:
     cluster = kube_gloo.cluster
     listener_port = free_port()
@@ -109,8 +127,10 @@ def test_the_seeds_curl_through_the_installed_envoy(
             wait_for_proxy_state(admin, PROXY, (1, "Accepted"), timeout=60, alive=kube_gloo.process.running)
         except (TimeoutError, RuntimeError) as error:
             raise AssertionError(f"{error}\n--- controller:\n{controller.log_tail()}") from None
-        envoy = envoy_as_rendered(admin, bootstrap_path, tmp_path / "envoy.log")
+        envoy = envoy_as_rendered(admin, envoyinit, bootstrap_path, tmp_path)
         with running(envoy, envoy_ready(f"http://127.0.0.1:{admin_port}"), timeout=60):
+            # envoyinit read the bootstrap and wrote what it gave Envoy (its debugging copy).
+            assert yaml.safe_load((tmp_path / "envoy-transformed.yaml").read_text()) == bootstrap
             try:
                 assert wait_for_status(url, PETSTORE, 200, timeout=60) == PETS_BODY
                 # Each pod names itself: the node id is the one the Deployment's arguments give.

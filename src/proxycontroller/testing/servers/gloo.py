@@ -70,22 +70,32 @@ class GlooBuildError(RuntimeError):
     """tools/testbin/build.sh gloo failed; the message carries its output."""
 
 
-def build_gloo(repo_root: Path = REPO_ROOT, timeout: float = 3600.0) -> Path:
-    """Build (or find in the cache) the real Gloo binary via `tools/testbin/build.sh gloo`; returns its path."""
+def _built(target: str, name: str, repo_root: Path, timeout: float) -> Path:
+    """The executable `tools/testbin/build.sh <target>` prints as NAME=<path> (built, or found in the cache)."""
     script = repo_root / "tools" / "testbin" / "build.sh"
     try:
-        result = subprocess.run([str(script), "gloo"], capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run([str(script), target], capture_output=True, text=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
-        raise GlooBuildError(f"{script} gloo: {error}") from error
+        raise GlooBuildError(f"{script} {target}: {error}") from error
     if result.returncode != 0:
-        raise GlooBuildError(f"{script} gloo exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}")
+        raise GlooBuildError(f"{script} {target} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-4000:]}")
     for line in result.stdout.splitlines():
-        if line.startswith("GLOO="):
-            path = Path(line.removeprefix("GLOO="))
+        if line.startswith(f"{name}="):
+            path = Path(line.removeprefix(f"{name}="))
             if path.is_file() and os.access(path, os.X_OK):
                 return path
-            raise GlooBuildError(f"{script} gloo printed {line!r}, which is not an executable file")
-    raise GlooBuildError(f"{script} gloo printed no GLOO= line:\n{result.stdout}\n{result.stderr[-4000:]}")
+            raise GlooBuildError(f"{script} {target} printed {line!r}, which is not an executable file")
+    raise GlooBuildError(f"{script} {target} printed no {name}= line:\n{result.stdout}\n{result.stderr[-4000:]}")
+
+
+def build_gloo(repo_root: Path = REPO_ROOT, timeout: float = 3600.0) -> Path:
+    """Build (or find in the cache) the real Gloo binary via `tools/testbin/build.sh gloo`; returns its path."""
+    return _built("gloo", "GLOO", repo_root, timeout)
+
+
+def build_envoyinit(repo_root: Path = REPO_ROOT, timeout: float = 3600.0) -> Path:
+    """Gloo's `envoyinit` (the entrypoint of its Envoy image), via `tools/testbin/build.sh envoyinit`."""
+    return _built("envoyinit", "ENVOYINIT", repo_root, timeout)
 
 
 @dataclass(frozen=True)
