@@ -37,6 +37,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from proxycontroller.model.deployment import DeploymentSettings
 from proxycontroller.model.documents import DocumentError, read_yaml_file
+from proxycontroller.model.gateway_settings import GatewayApiSettings
 from proxycontroller.model.limits import InputLimits
 from proxycontroller.model.proxy import SslConfig
 
@@ -477,6 +478,33 @@ class ControllerConfig(_Settings):
     limits: InputLimits = InputLimits()
     # How `proxycontroller manifests` installs the controller and the Envoys (model/deployment.py); `run` ignores it.
     deployment: DeploymentSettings = DeploymentSettings()
+    # What the controller writes: Gloo Proxies, or Gateway API HTTPRoutes (and ReferenceGrants) made from the
+    # same strategies' virtual hosts, attached to `gatewayApi.parentRefs` (model/gateway_settings.py).
+    output: Literal["gloo", "gateway-api"] = "gloo"
+    gateway_api: GatewayApiSettings = GatewayApiSettings()
+
+    @model_validator(mode="after")
+    def _gateway_api_complete(self) -> ControllerConfig:
+        if self.output != "gateway-api":
+            return self
+        problem = self.gateway_api_problem()
+        if problem is not None:
+            raise _validation_error("ControllerConfig", [problem])
+        return self
+
+    def gateway_api_problem(self) -> tuple[tuple[str | int, ...], str] | None:
+        """What keeps this configuration from making HTTPRoutes (the key and why), or None."""
+        if not self.gateway_api.parent_refs:
+            return ("gatewayApi", "parentRefs"), "must list at least one Gateway for the HTTPRoutes to attach to"
+        listeners = {listener.name for proxy in self.proxies for listener in proxy.listeners}
+        for index, parent in enumerate(self.gateway_api.parent_refs):
+            if parent.listener is not None and parent.listener not in listeners:
+                known = ", ".join(sorted(map(shown, listeners)))
+                return (
+                    ("gatewayApi", "parentRefs", index, "listener"),
+                    f"{shown(parent.listener)} names no listener of a Proxy (they are {known})",
+                )
+        return None
 
     @model_validator(mode="wrap")
     @classmethod

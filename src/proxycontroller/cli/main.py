@@ -81,9 +81,17 @@ def main() -> None:
     multiple=True,
     help="Route upstreams of this namespace (repeatable; * for all). Overrides the config.",
 )
-@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["yaml", "json", "gateway-api"]),
+    default="yaml",
+    show_default=True,
+    help="gateway-api: the HTTPRoutes and ReferenceGrants `output: gateway-api` would write (YAML), whatever the "
+    "config's output.",
+)
 def render_command(paths: tuple[str, ...], config_path: Path | None, namespaces: tuple[str, ...], output: str) -> None:
-    """Print the Proxies the controller would write for the Upstreams in PATHs."""
+    """Print the Proxies (or HTTPRoutes) the controller would write for the Upstreams in PATHs."""
     from proxycontroller.cli.render import render
 
     with user_errors(config_path):
@@ -276,13 +284,16 @@ def _bind_servers(probes: BindAddress, metrics: BindAddress | None) -> list[Prob
     help="Seconds to wait for the store.",
 )
 def status_command(config: ControllerConfig, backend: BackendChoice, config_path: Path | None, timeout: float) -> None:
-    """List the managed Proxies: virtual hosts, size, and Gloo's verdict."""
+    """List the managed Proxies: virtual hosts, size, and Gloo's verdict (HTTPRoutes with output: gateway-api)."""
     import asyncio
 
     from proxycontroller.manager.run import check_backend, managed_proxies
 
     with user_errors(config_path):
         asyncio.run(check_backend(config, backend, timeout, upstreams=False))
+        if config.output == "gateway-api":
+            _route_status(config, backend, timeout)
+            return
         try:
             reports = asyncio.run(managed_proxies(config, backend, timeout))
         except TimeoutError as exc:
@@ -303,6 +314,27 @@ def status_command(config: ControllerConfig, backend: BackendChoice, config_path
         )
         for r in reports
     ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _route_status(config: ControllerConfig, backend: BackendChoice, timeout: float) -> None:
+    import asyncio
+
+    from proxycontroller.manager.controller import route_namespaces
+    from proxycontroller.manager.run import managed_routes
+
+    try:
+        routes = asyncio.run(managed_routes(config, backend, timeout))
+    except TimeoutError as exc:
+        raise Failed(f"no answer from {backend.describe()} within {timeout:g}s") from exc
+    if not routes:
+        namespaces = ", ".join(route_namespaces(config))
+        click.echo(f"no HTTPRoute managed by instance {config.instance!r} in namespace {namespaces}")
+        return
+    header = ("HTTPROUTE", "HOSTNAMES", "RULES", "VERDICT")
+    rows = [(f"{r.namespace}/{r.name}", str(r.hostnames), str(r.rules), r.verdict[:300]) for r in routes]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

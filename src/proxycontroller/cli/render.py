@@ -16,6 +16,7 @@ from proxycontroller.model.limits import DEFAULT_LIMITS, InputLimits, InputTooLa
 from proxycontroller.model.resources import ObjectKey, Service
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.validate.desired import ProxyLogic
+from proxycontroller.validate.gateway_desired import GatewayLogic
 
 _SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -95,10 +96,14 @@ def _if_routed(config: ControllerConfig, services: list[Service]) -> list[Servic
 
 
 def render(paths: tuple[str, ...], config: ControllerConfig, output: str) -> tuple[str, list[str]]:
+    """`output`: yaml or json (what the configuration's `output` writes), or gateway-api (the HTTPRoutes and
+    ReferenceGrants `output: gateway-api` would write, as YAML, whatever the configuration's `output`: to
+    compare before switching)."""
     services: list[Service] = []  # read only when the configuration routes them (sources)
     found, warnings = deduplicate(read_upstreams(paths, config.limits, services=_if_routed(config, services)))
     snapshot = Snapshot.of([item.upstream for item in found], services)
-    state = ProxyLogic(config).desired(snapshot)
+    gateway_api = output == "gateway-api" or config.output == "gateway-api"
+    state = (GatewayLogic(config) if gateway_api else ProxyLogic(config)).desired(snapshot)
     documents = [to_cr(as_resource(item)) for item in state.objects]
     if output == "json":
         body = documents[0] if len(documents) == 1 else {"apiVersion": "v1", "kind": "List", "items": documents}

@@ -9,27 +9,33 @@ import logging
 import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 
 from proxycontroller.config import SERVICES, UPSTREAMS, ControllerConfig
 from proxycontroller.manager.backends import BackendChoice, open_backend
-from proxycontroller.manager.controller import build_engine, build_logic
+from proxycontroller.manager.controller import build_engine, build_logic, route_namespaces
 from proxycontroller.manager.leader import LeaderElectionSettings, LeaderElector
 from proxycontroller.manager.preflight import StartupError, check_cluster, check_config_dir
 from proxycontroller.manager.probes import ProbeServer
 from proxycontroller.model.canonical import CanonicalError
 from proxycontroller.model.encoding import COMPRESS_ANNOTATION
-from proxycontroller.model.resources import PROXY, SERVICE, UPSTREAM, ResourceKind, StoredProxy
+from proxycontroller.model.gateway import HTTPROUTE, REFERENCEGRANT, StoredHTTPRoute
+from proxycontroller.model.resources import PROXY, SERVICE, UPSTREAM, Resource, ResourceKind, StoredProxy
 from proxycontroller.reconcile.metrics import Metrics
+from proxycontroller.reconcile.route_verdicts import parent_verdict, route_parents
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.events import EventRecorder
 from proxycontroller.store.kube import make_async_client
 from proxycontroller.store.kube_events import KubeEventSink
 from proxycontroller.translate.translator import managed_labels
 from proxycontroller.validate.desired import ProxyLogic
+from proxycontroller.validate.gateway_desired import GatewayLogic
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=Resource)
 
 
 # How long the checks before the start wait for the API server: a cluster that does not answer at start
@@ -52,9 +58,17 @@ async def check_backend(config: ControllerConfig, choice: BackendChoice, timeout
     if choice.config_dir is not None:
         if upstreams:
             refuse_services_in_directory_mode(config, choice)
+        if config.output == "gateway-api":
+            raise StartupError(
+                "output: gateway-api writes HTTPRoutes to a cluster; --config-dir is Gloo's directory mode"
+            )
         check_config_dir(choice.config_dir)
         return
     reads: list[tuple[ResourceKind, tuple[str, ...] | None]] = [(PROXY, config.proxy_namespaces)]
+    if config.output == "gateway-api":
+        reads = [(HTTPROUTE, route_namespaces(config))]
+        if upstreams:
+            reads.append((REFERENCEGRANT, config.gateway_api.grant_namespaces))
     if upstreams:
         inputs = {UPSTREAMS: UPSTREAM, SERVICES: SERVICE}
         reads[:0] = [(inputs[source], config.watched_namespaces()) for source in config.sources]
@@ -75,7 +89,7 @@ async def run_controller(
     choice: BackendChoice,
     servers: ProbeServer | Sequence[ProbeServer] | None,
     leader_election: bool = True,
-    logic: ProxyLogic | None = None,
+    logic: ProxyLogic | GatewayLogic | None = None,
     grace_period: float = GRACE_PERIOD_SECONDS,
 ) -> None:
     """Runs until SIGINT or SIGTERM, then stops within `grace_period` seconds: the write in flight finishes,
@@ -130,11 +144,14 @@ async def run_controller(
     for server in servers or ():
         server.start(metrics.registry, ready, detail)
         log.info("serving %s on %s", server.serves, server.url, extra={"url": server.url, "port": server.port})
+    into = ", ".join(f"Proxy {p.namespace}/{name}" for p in config.proxies for name in p.shard_names)
+    if config.output == "gateway-api":
+        into = f"HTTPRoutes in {', '.join(route_namespaces(config))} (the virtual hosts of {into})"
     log.info(
         "routing %s of %s into %s, backend: %s",
         " and ".join(config.sources),
         "all namespaces" if config.all_namespaces else ", ".join(config.watched_namespaces() or ()),
-        ", ".join(f"Proxy {p.namespace}/{name}" for p in config.proxies for name in p.shard_names),
+        into,
         choice.describe(),
     )
 
@@ -236,9 +253,51 @@ def report(proxy: StoredProxy, config: ControllerConfig) -> ProxyReport:
 
 async def managed_proxies(config: ControllerConfig, choice: BackendChoice, timeout: float) -> list[ProxyReport]:
     """One list of this controller's Proxies, through the same watch the controller uses."""
+    proxies = await _managed(StoredProxy, config.proxy_namespaces, config, choice, timeout)
+    return [report(proxy, config) for proxy in proxies]
+
+
+@dataclass(frozen=True)
+class RouteReport:
+    """What `status` says of an HTTPRoute: its size, and per parent Gateway the implementation's verdict."""
+
+    namespace: str
+    name: str
+    hostnames: int
+    rules: int
+    parents: tuple[tuple[str, bool], ...]  # per parent: "Gateway ns/name section s: Accepted=True, ..." and all True
+
+    @property
+    def verdict(self) -> str:
+        if not self.parents:
+            return "(no verdict yet)"
+        return "; ".join(text for text, _ in self.parents)
+
+
+async def managed_routes(config: ControllerConfig, choice: BackendChoice, timeout: float) -> list[RouteReport]:
+    """This controller's HTTPRoutes (output: gateway-api), with the verdict of the implementation on each."""
+    routes = await _managed(StoredHTTPRoute, route_namespaces(config), config, choice, timeout)
+    reports = []
+    for route in routes:
+        spec = route.spec.to_json_dict()
+        reports.append(
+            RouteReport(
+                namespace=route.metadata.namespace,
+                name=route.metadata.name,
+                hostnames=len(spec.get("hostnames") or []),
+                rules=len(spec.get("rules") or []),
+                parents=tuple(parent_verdict(parent) for parent in route_parents(route)),
+            )
+        )
+    return reports
+
+
+async def _managed(
+    kind: type[R], namespaces: tuple[str, ...], config: ControllerConfig, choice: BackendChoice, timeout: float
+) -> list[R]:
     backend = open_backend(choice, config.reconcile.field_manager)
-    cache = ResourceCache(StoredProxy)
-    watch = backend.client(StoredProxy).watch(cache, config.proxy_namespaces, managed_labels(config.instance))
+    cache = ResourceCache(kind)
+    watch = backend.client(kind).watch(cache, namespaces, managed_labels(config.instance))
     task = asyncio.create_task(watch)
     try:
         await asyncio.wait_for(cache.synced.wait(), timeout)
@@ -247,7 +306,7 @@ async def managed_proxies(config: ControllerConfig, choice: BackendChoice, timeo
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await backend.close()
-    return [report(proxy, config) for proxy in sorted(cache.items(), key=lambda p: p.key)]
+    return sorted(cache.items(), key=lambda item: item.key)
 
 
 class _Listeners(msgspec.Struct):

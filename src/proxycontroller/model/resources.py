@@ -49,6 +49,7 @@ class Resource(GlooModel):
     KIND: ClassVar[ResourceKind]
 
     KEEPS_COMPRESSED: ClassVar[bool] = False  # True: a compressed spec is kept as read, not decompressed
+    STATUS_MODEL: ClassVar[type[NamespacedStatuses]] = NamespacedStatuses  # what its `status` is read as
 
     metadata: ObjectMeta
     spec: GlooModel | CanonicalSpec

@@ -29,7 +29,7 @@ from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.reconcile.budget import BudgetedCaller, StillRunning
 from proxycontroller.reconcile.diff import describe_parts_change, is_owned, merge_for_write, needs_write, parts_change
 from proxycontroller.reconcile.metrics import Metrics
-from proxycontroller.reconcile.verdicts import VerdictReporter
+from proxycontroller.reconcile.verdicts import Verdicts
 from proxycontroller.store.backoff import Backoff
 from proxycontroller.store.base import ResourceClient
 from proxycontroller.store.cache import ResourceCache
@@ -72,7 +72,7 @@ class Target:
 
     kind: type[Resource]
     client: ResourceClient[Any]
-    namespaces: Sequence[str]
+    namespaces: Sequence[str] | None  # None: all
     compress_above: int | None = None  # spec bytes over which Gloo's compressed form is written
 
 
@@ -116,7 +116,7 @@ class Engine:
         ownership: Mapping[str, str],
         settings: ReconcileSettings,
         metrics: Metrics | None = None,
-        verdicts: VerdictReporter | None = None,
+        verdicts: Verdicts | None = None,
         recorder: Recorder | None = None,
     ) -> None:
         self.name = name

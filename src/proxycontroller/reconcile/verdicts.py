@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import Protocol
 
 from proxycontroller.model.resources import ObjectKey, Resource
 from proxycontroller.model.status import State
 from proxycontroller.store.events import WARNING, Occurrence, Recorder
 
 log = logging.getLogger(__name__)
+
+
+class Verdicts(Protocol):
+    """Reads the verdict of whoever serves the engine's outputs from the objects as stored, after each pass."""
+
+    def report(self, objects: Iterable[Resource]) -> None: ...
 
 
 class VerdictReporter:

@@ -22,7 +22,6 @@ from lightkube.types import on_error_raise
 from proxycontroller.model.encoding import DecodeError, from_cr, to_cr, wants_compression
 from proxycontroller.model.meta import ObjectMeta
 from proxycontroller.model.resources import ObjectKey, Resource, ResourceKind
-from proxycontroller.model.status import NamespacedStatuses
 from proxycontroller.store.backoff import Backoff
 from proxycontroller.store.cache import ResourceCache
 from proxycontroller.store.errors import AlreadyExistsError, ConflictError, NotFoundError, StoreError, UnreadableError
@@ -115,7 +114,7 @@ class KubeClient(Generic[R]):
         echoed = raw.to_dict() if hasattr(raw, "to_dict") else raw
         update: dict[str, Any] = {"metadata": ObjectMeta.model_validate(echoed.get("metadata") or {})}
         if echoed.get("status") is not None:
-            update["status"] = NamespacedStatuses.model_validate(echoed["status"])
+            update["status"] = self.kind.STATUS_MODEL.model_validate(echoed["status"])
         return resource.model_copy(update=update)
 
     async def create(self, resource: R) -> R:

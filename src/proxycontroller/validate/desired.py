@@ -32,6 +32,7 @@ from proxycontroller.validate.admission import Admission, Candidate
 from proxycontroller.validate.deflated import Chunks, Deflated, compressed_text, deflate
 from proxycontroller.validate.ordered import OrderedRuns, Place
 from proxycontroller.validate.rules import (
+    CLEAN,
     Verdict,
     admit_listeners,
     check_virtual_host,
@@ -99,6 +100,13 @@ class ProxyLogic:
         self._generation = snapshot.generation
         assert self._desired is not None
         return self._desired
+
+    def admitted(self) -> Iterator[tuple[ObjectKey, str, tuple[VirtualHost, ...]]]:
+        """After `desired`: each Proxy, each listener validation serves, and the virtual hosts admitted into it,
+        in order, as written (without the routes validation left out). For another output made from them."""
+        for proxy in self._proxies:
+            for listener in proxy.served:
+                yield proxy.key, listener.listener.name, tuple(map(_as_written, listener.admission.admitted.values))
 
     def _changed(
         self, snapshot: Snapshot, upstreams: Mapping[ObjectKey, Upstream], use_hint: bool = True
@@ -346,6 +354,14 @@ def _skip_note(proxy: ObjectKey, upstream: ObjectKey, text: str) -> Note:
     if upstream != WHOLE:
         subjects["upstream"] = str(upstream)
     return Note(text, "UpstreamSkipped", proxy, subjects)
+
+
+def _as_written(candidate: Candidate) -> VirtualHost:
+    """The virtual host as the Proxy holds it: the strategy's own, or (when validation left routes out of it)
+    the model of what is written."""
+    if candidate.verdict is CLEAN:
+        return candidate.host.virtual_host
+    return VirtualHost.model_validate_json(candidate.data)
 
 
 def _serialize(virtual_host: VirtualHost) -> tuple[Verdict, bytes]:
