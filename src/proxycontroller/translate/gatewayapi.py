@@ -91,6 +91,7 @@ class ConvertedRoute:
 class Conversion:
     routes: list[ConvertedRoute] = field(default_factory=list)
     upstreams: tuple[ObjectKey, ...] = ()  # the Upstreams it looked up (what its result depends on)
+    dropped: tuple[str, ...] = ()  # the routes left out, and why
 
 
 def route_base_name(proxy: ObjectKey, listener: str, virtual_host: str) -> str:
@@ -149,15 +150,17 @@ def convert_virtual_host(
         return upstreams(key)
 
     rules: list[tuple[dict[str, Any], tuple[ServiceRef, ...]]] = []
+    dropped: list[str] = []
     for index, route in enumerate(virtual_host.routes or ()):
+        # A route that cannot be said is left out, as Gloo's validation leaves out a route it refuses.
         try:
             rules += _rules(route, namespace, lookup)
         except Unconvertible as exc:
-            raise Unconvertible(f"route {route.name or index}: {exc}") from None
+            dropped.append(f"route {route.name or index} left out: {exc}")
     if not rules:
-        raise Unconvertible("it has no routes")
+        raise Unconvertible("; ".join(dropped) if dropped else "it has no routes")
     base = route_base_name(proxy, listener, virtual_host.name)
-    conversion = Conversion(upstreams=tuple(looked_up))
+    conversion = Conversion(upstreams=tuple(looked_up), dropped=tuple(dropped))
     count = 0
     for host_group in _chunks(list(hosts), MAX_HOSTNAMES) or [[]]:
         for rule_group in _rule_groups(rules):
@@ -199,31 +202,38 @@ def _rules(route: Route, namespace: str, upstreams: UpstreamLookup) -> list[Rule
     """The rules one Gloo route becomes (several when its matches are too many for one, or when a prefix
     rewrite needs a rule per match), and the Services they route to."""
     matches = [match for matcher in route.matchers or (Matcher(prefix="/"),) for match in _matches(matcher)]
-    filters: list[dict[str, Any]] = []
     backends: list[dict[str, Any]] = []
     services: list[ServiceRef] = []
-    extra: dict[str, Any] = {}
     actions = [a for a in (route.route_action, route.redirect_action, route.direct_response_action) if a is not None]
     if len(actions) != 1:
         raise Unconvertible("it has no action" if not actions else "it has several actions")
     if route.direct_response_action is not None:
         raise Unconvertible("a direct response has no Gateway API equivalent in the standard channel")
-    if route.redirect_action is not None:
-        filters.append(_redirect(route.redirect_action, matches))
+    redirect = _redirect(route.redirect_action) if route.redirect_action is not None else None
     if route.route_action is not None:
         backends, services = _backends(route.route_action, namespace, upstreams)
-    rewrite, extra = _options(route, matches)
-    if rewrite:
-        filters.append({"type": "URLRewrite", "urlRewrite": rewrite})
-    # The CRD allows ReplacePrefixMatch only in a rule of exactly one PathPrefix match.
-    prefix_replaced = any(
-        isinstance(body, dict) and body.get("path", {}).get("type") == "ReplacePrefixMatch"
-        for item in filters
-        for body in item.values()
-    )
-    per_rule = 1 if prefix_replaced else MAX_MATCHES_PER_RULE
+    rewrite, extra = _options(route)
+    # What replaces the matched prefix, in a redirect's Location or in the request sent on.
+    redirect_prefix = route.redirect_action.prefix_rewrite if route.redirect_action is not None else None
+    rewrite_prefix = route.options.prefix_rewrite if route.options is not None else None
+    if redirect is not None and route.redirect_action is not None and route.redirect_action.path_redirect is not None:
+        redirect_prefix = None
+    # The CRD allows ReplacePrefixMatch only in a rule of exactly one PathPrefix match: then a rule per match,
+    # and an Exact match (the whole path is the prefix) gets ReplaceFullPath.
+    per_match = redirect_prefix is not None or rewrite_prefix is not None
     rules = []
-    for group in _chunks(matches, per_rule):
+    for group in _chunks(matches, 1 if per_match else MAX_MATCHES_PER_RULE):
+        filters: list[dict[str, Any]] = []
+        if redirect is not None:
+            body = dict(redirect)
+            if redirect_prefix is not None:
+                body["path"] = _path_replacement(group[0], redirect_prefix, "a redirect's prefix rewrite")
+            filters.append({"type": "RequestRedirect", "requestRedirect": body})
+        url_rewrite = dict(rewrite)
+        if rewrite_prefix is not None:
+            url_rewrite["path"] = _path_replacement(group[0], rewrite_prefix, "a prefix rewrite")
+        if url_rewrite:
+            filters.append({"type": "URLRewrite", "urlRewrite": url_rewrite})
         rule: dict[str, Any] = {"matches": group}
         if filters:
             rule["filters"] = filters
@@ -232,6 +242,15 @@ def _rules(route: Route, namespace: str, upstreams: UpstreamLookup) -> list[Rule
         rule.update(extra)
         rules.append((rule, tuple(services)))
     return rules
+
+
+def _path_replacement(match: dict[str, Any], replacement: str, what: str) -> dict[str, str]:
+    kind = match["path"]["type"]
+    if kind == "PathPrefix":
+        return {"type": "ReplacePrefixMatch", "replacePrefixMatch": replacement or "/"}
+    if kind == "Exact":
+        return {"type": "ReplaceFullPath", "replaceFullPath": replacement or "/"}
+    raise Unconvertible(f"{what} of a regex match has no equivalent")
 
 
 def _matches(matcher: Matcher) -> list[dict[str, Any]]:
@@ -300,7 +319,8 @@ def _valid_path(value: str, original: str | None = None) -> str:
     return value
 
 
-def _redirect(action: RedirectAction, matches: list[dict[str, Any]]) -> dict[str, Any]:
+def _redirect(action: RedirectAction) -> dict[str, Any]:
+    """The RequestRedirect filter's content, but a prefix rewrite (that depends on the match)."""
     if action.regex_rewrite is not None:
         raise Unconvertible("a regex rewrite of a redirect has no equivalent")
     if action.strip_query:
@@ -320,19 +340,12 @@ def _redirect(action: RedirectAction, matches: list[dict[str, Any]]) -> dict[str
         redirect["port"] = action.port_redirect
     if action.path_redirect is not None:
         redirect["path"] = {"type": "ReplaceFullPath", "replaceFullPath": action.path_redirect}
-    elif action.prefix_rewrite is not None:
-        _one_prefix_each(matches, "a redirect's prefix rewrite")
-        redirect["path"] = {"type": "ReplacePrefixMatch", "replacePrefixMatch": action.prefix_rewrite or "/"}
-    return {"type": "RequestRedirect", "requestRedirect": redirect}
+    return redirect
 
 
-def _one_prefix_each(matches: list[dict[str, Any]], what: str) -> None:
-    if any(match["path"]["type"] != "PathPrefix" for match in matches):
-        raise Unconvertible(f"{what} needs prefix matches only (ReplacePrefixMatch)")
-
-
-def _options(route: Route, matches: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The URLRewrite filter's content and the rule's other fields that the route's options make."""
+def _options(route: Route) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The URLRewrite filter's content (but a prefix rewrite, that depends on the match) and the rule's other
+    fields that the route's options make."""
     options = route.options
     if options is None:
         return {}, {}
@@ -344,9 +357,6 @@ def _options(route: Route, matches: list[dict[str, Any]]) -> tuple[dict[str, Any
     if unsupported:
         raise Unconvertible(f"route options {', '.join(unsupported)} have no equivalent in the standard channel")
     rewrite: dict[str, Any] = {}
-    if options.prefix_rewrite is not None:
-        _one_prefix_each(matches, "a prefix rewrite")
-        rewrite["path"] = {"type": "ReplacePrefixMatch", "replacePrefixMatch": options.prefix_rewrite or "/"}
     if options.host_rewrite is not None:
         host = options.host_rewrite.lower()
         if not _HOSTNAME.fullmatch(host) or host.startswith("*"):

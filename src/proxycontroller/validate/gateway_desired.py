@@ -35,6 +35,7 @@ class _Converted:
     looked_up: tuple[tuple[ObjectKey, Upstream | None], ...]
     routes: tuple[tuple[DesiredObject, tuple[ServiceRef, ...]], ...]
     problem: str | None
+    dropped: tuple[str, ...] = ()
 
 
 class GatewayLogic:
@@ -86,6 +87,7 @@ class GatewayLogic:
                         _note(f"{what} left out of the HTTPRoutes: {converted.problem}", proxy, virtual_host)
                     )
                     continue
+                warnings += [_note(f"{what}: {text}", proxy, virtual_host) for text in converted.dropped]
                 for route, named in converted.routes:
                     if route.key in names:
                         warnings.append(
@@ -97,7 +99,8 @@ class GatewayLogic:
                     services.setdefault(route.key.namespace, set()).update(named)
         self._memo = memo
         grants = list(self._grants(services, warnings))
-        return Desired(tuple(sorted(routes, key=_key) + sorted(grants, key=_key)), tuple(warnings))
+        # Grants first: a route written before the grant it needs is refused for a moment (RefNotPermitted).
+        return Desired(tuple(sorted(grants, key=_key) + sorted(routes, key=_key)), tuple(warnings))
 
     def _converted(
         self,
@@ -148,7 +151,7 @@ class GatewayLogic:
                 return _Converted(virtual_host, looked_up, (), problem)
             desired = DesiredObject(StoredHTTPRoute, route.key, self.labels, CanonicalSpec.of(route.spec))
             made.append((desired, route.services))
-        return _Converted(virtual_host, looked_up, tuple(made), None)
+        return _Converted(virtual_host, looked_up, tuple(made), None, conversion.dropped)
 
     def _grants(self, services: dict[str, set[ServiceRef]], warnings: list[str]) -> Iterable[DesiredObject]:
         for route_namespace, named in sorted(services.items()):
