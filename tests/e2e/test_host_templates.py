@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from proxycontroller.translate.annotations import DOMAINS_ANNOTATION
 
 from proxycontroller.testing.servers.controller import controller_process
 from proxycontroller.testing.servers.gloo import GLOO_SYSTEM, Gloo
 from proxycontroller.testing.servers.petstore import start_petstore
 from proxycontroller.testing.servers.processes import free_port
+from proxycontroller.translate.annotations import DOMAINS_ANNOTATION
 from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
 from tests.e2e.envoys import LOOPBACK, named_static_upstream, serve
 

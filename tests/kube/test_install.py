@@ -258,3 +258,23 @@ def test_the_rendered_account_may_what_it_needs(account: Client) -> None:
         message="allowed",
     )
     account.create(event)
+
+
+def test_kustomize_builds_the_rendered_file(kube_cluster: KubeTestCluster, tmp_path: Path) -> None:
+    """The output is a plain kustomize resource: kustomize (inside kubectl) takes it, adds a label, swaps the
+    image. No server is involved; kubectl is the one built with the API server."""
+    script = Path(sys.executable).parent / "proxycontroller"
+    rendered = subprocess.run([str(script), "manifests"], capture_output=True, text=True, timeout=60, check=True)
+    (tmp_path / "proxycontroller.yaml").write_text(rendered.stdout)
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [proxycontroller.yaml]\nlabels: [{pairs: {team: edge}}]\nimages:\n"
+        "- {name: proxycontroller, newName: registry.example/proxycontroller, newTag: '9.9'}\n"
+    )
+    built = list(yaml.safe_load_all("\n".join(kube_cluster.kubectl("kustomize", str(tmp_path)))))
+    original = list(yaml.safe_load_all(rendered.stdout))
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in built) == sorted(
+        (d["kind"], d["metadata"]["name"]) for d in original
+    )
+    assert all(d["metadata"]["labels"]["team"] == "edge" for d in built)
+    (controller,) = [d for d in built if d["kind"] == "Deployment" and d["metadata"]["name"] == "proxycontroller"]
+    assert controller["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/proxycontroller:9.9"

@@ -4,8 +4,6 @@ tests/kube/test_install.py and tests/e2e/test_install_envoy.py)."""
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -86,25 +84,6 @@ def test_json_is_a_list_of_the_same_objects(tmp_path: Path) -> None:
     listed = json.loads(out)
     assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
     assert listed["items"] == yaml_out
-
-
-def test_kustomize_builds_the_rendered_file(tmp_path: Path) -> None:
-    kubectl = shutil.which("kubectl")
-    assert kubectl is not None, "kubectl (with its built-in kustomize) is needed for this proof"
-    out = manifests(tmp_path=tmp_path)[1]
-    (tmp_path / "proxycontroller.yaml").write_text(out)
-    (tmp_path / "kustomization.yaml").write_text(
-        "resources: [proxycontroller.yaml]\ncommonLabels: {team: edge}\nimages:\n"
-        "- {name: proxycontroller, newName: registry.example/proxycontroller, newTag: '9.9'}\n"
-    )
-    built = subprocess.run(
-        [kubectl, "kustomize", str(tmp_path)], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
-    documents = list(yaml.safe_load_all(built))
-    assert sorted(d["kind"] for d in documents) == sorted(SEED_KINDS)
-    assert all(d["metadata"]["labels"]["team"] == "edge" for d in documents)
-    controller = find(documents, "Deployment", "proxycontroller", "gloo-system")
-    assert controller["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/proxycontroller:9.9"
 
 
 def test_rbac_is_a_role_per_namespace_and_no_cluster_role_unless_every_namespace_is_routed() -> None:

@@ -89,6 +89,7 @@ class KubeBinaries:
     kube_apiserver: Path
     etcd: Path
     etcdctl: Path | None = None
+    kubectl: Path | None = None  # the same Kubernetes release's
 
 
 def _run_script(args: Sequence[str], what: str) -> str:
@@ -108,16 +109,17 @@ def build_kube_binaries(repo_root: Path | None = None) -> KubeBinaries:
     paths: dict[str, Path] = {}
     for line in out.splitlines():
         name, sep, value = line.strip().partition("=")
-        if sep and name in ("KUBE_APISERVER", "ETCD", "ETCDCTL"):
+        if sep and name in ("KUBE_APISERVER", "ETCD", "ETCDCTL", "KUBECTL"):
             paths[name] = Path(value)
     missing = [n for n in ("KUBE_APISERVER", "ETCD") if n not in paths or not paths[n].is_file()]
     if missing:
         raise KubeBuildError(f"build.sh kube printed no usable {', '.join(missing)}; stdout was:\n{out}")
-    etcdctl = paths.get("ETCDCTL")
+    etcdctl, kubectl = paths.get("ETCDCTL"), paths.get("KUBECTL")
     return KubeBinaries(
         kube_apiserver=paths["KUBE_APISERVER"],
         etcd=paths["ETCD"],
         etcdctl=etcdctl if etcdctl is not None and etcdctl.is_file() else None,
+        kubectl=kubectl if kubectl is not None and kubectl.is_file() else None,
     )
 
 
@@ -471,12 +473,12 @@ class KubeTestCluster:
     # -- acting as a user ------------------------------------------------------------------------------
 
     def kubectl(self, *args: str, stdin: str = "") -> list[str]:
-        """`kubectl` as the admin (the user's own tool, so a test proves what users run); its output lines.
-        AssertionError with kubectl's stderr if it fails or is not on PATH."""
-        binary = shutil.which("kubectl")
-        assert binary is not None, "kubectl is not on PATH (needed to prove what users run: kubectl apply -f -)"
+        """`kubectl` of the API server's release, built with it, as the admin (the user's own tool, so a test proves
+        what users run); its output lines. AssertionError with kubectl's stderr if it fails."""
+        binary = self.binaries.kubectl
+        assert binary is not None, "tools/testbin/build.sh kube printed no KUBECTL="
         result = subprocess.run(
-            [binary, "--kubeconfig", str(self.admin_kubeconfig), *args],
+            [str(binary), "--kubeconfig", str(self.admin_kubeconfig), *args],
             input=stdin,
             capture_output=True,
             text=True,
