@@ -18,7 +18,8 @@ from proxycontroller.model.resources import ObjectKey, Service, ServiceTarget, U
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.testing import render
 from proxycontroller.translate.registry import StrategyRegistry
-from proxycontroller.translate.targets import RouteTargets, discovery_name, targets_of
+from proxycontroller.translate.route_targets import RouteTargets
+from proxycontroller.translate.targets import discovery_name, targets_of
 from proxycontroller.validate.desired import ProxyLogic
 from tests.unit.factories import kube_upstream
 
@@ -278,13 +279,15 @@ def test_templates_name_a_service_ports_name_and_number() -> None:
 def test_an_unchanged_service_gives_the_very_same_targets_so_strategies_do_not_run_again() -> None:
     targets = RouteTargets()
     petstore, shop = service(), service("shop")
-    first, _ = targets.merge({}, {petstore.key: petstore, shop.key: shop})
+    first, changed, _ = targets.merge({}, {petstore.key: petstore, shop.key: shop}, None, None)
+    assert changed is None  # the first merge: everything is new
     changed_shop = service("shop", ports=[{"port": 81}])
-    second, _ = targets.merge({}, {petstore.key: petstore, shop.key: changed_shop})
+    second, changed, _ = targets.merge({}, {petstore.key: petstore, shop.key: changed_shop}, (), (shop.key,))
     key = ObjectKey("default", "default-petstore-8080")
     assert second[key] is first[key]  # the translator compares by identity: petstore's strategies do not rerun
     assert ObjectKey("default", "default-shop-8080") not in second
     assert ObjectKey("default", "default-shop-81") in second
+    assert set(changed or ()) == {ObjectKey("default", "default-shop-8080"), ObjectKey("default", "default-shop-81")}
 
 
 def test_a_bad_expose_annotation_on_a_service_names_the_service_port() -> None:

@@ -15,14 +15,13 @@ instead of an Upstream, so Gloo routes it with no Upstream and no discovery.
   controller reads wins even where a Proxy's selection leaves it out), so whether a Service port is routed
   does not depend on which Proxy asks.
 
-Pure functions plus a memo of the targets per Service object, so that an unchanged Service gives the very same
-target objects from pass to pass (the translator reruns strategies only for objects that are not the same).
+Pure functions; `translate.route_targets` merges the targets with the Upstreams from pass to pass.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from proxycontroller.model.desired import Note
@@ -98,62 +97,6 @@ def _target(service: Service, port: ServicePort) -> ServiceTarget:
         ),
         service=ref,
     )
-
-
-class RouteTargets:
-    """What the strategies route: the Upstreams, and the targets of the Services that no Upstream shadows."""
-
-    def __init__(self) -> None:
-        # Per Service: the object it was made from, its targets and its warnings.
-        self._memo: dict[ObjectKey, tuple[Service, tuple[ServiceTarget, ...], tuple[Note, ...]]] = {}
-
-    def merge(
-        self, upstreams: Mapping[ObjectKey, Upstream], services: Mapping[ObjectKey, Service]
-    ) -> tuple[dict[ObjectKey, Upstream], tuple[Note, ...]]:
-        """The Upstreams and the Service targets by key, and the warnings: ports left out, and Service ports an
-        Upstream wins over (naming it)."""
-        memo: dict[ObjectKey, tuple[Service, tuple[ServiceTarget, ...], tuple[Note, ...]]] = {}
-        merged: dict[ObjectKey, Upstream] = dict(upstreams)
-        notes: list[Note] = []
-        shadows = _shadows(upstreams.values()) if services else {}
-        for key in sorted(services):
-            service = services[key]
-            known = self._memo.get(key)
-            if known is None or known[0] is not service:
-                known = (service, *targets_of(service))
-            memo[key] = known
-            notes += known[2]
-            for target in known[1]:
-                ref = target.service
-                winner = shadows.get((ref.namespace, ref.name, ref.port))
-                if winner is None and target.key in upstreams:
-                    winner = upstreams[target.key]
-                if winner is not None:
-                    why = (
-                        f"Service port {ref} not routed as {target.key}: Upstream {winner.key} routes the same"
-                        " service (an Upstream wins over a Service)"
-                    )
-                    about = {"service": str(key), "upstream": str(winner.key)}
-                    notes.append(Note(why, "ServicePortShadowed", None, about))
-                    continue
-                merged[target.key] = target
-        self._memo = memo
-        return merged, tuple(notes)
-
-
-def _shadows(upstreams: Iterable[Upstream]) -> dict[tuple[str, str, int], Upstream]:
-    """The Upstreams that name a Service port in their `kube` spec, by (namespace, service, port); where
-    several do, the first by key (any of them wins over the Service; naming one is enough)."""
-    found: dict[tuple[str, str, int], Upstream] = {}
-    for upstream in upstreams:
-        kube = upstream.spec.kube
-        if kube is None or kube.service_name is None or kube.service_port is None:
-            continue
-        namespace = kube.service_namespace or upstream.metadata.namespace
-        spot = (namespace, kube.service_name, kube.service_port)
-        if spot not in found or upstream.key < found[spot].key:
-            found[spot] = upstream
-    return found
 
 
 def kube_destinations(host: SourcedVirtualHost, targets: Mapping[ObjectKey, Upstream]) -> SourcedVirtualHost:

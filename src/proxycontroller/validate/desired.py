@@ -26,7 +26,7 @@ from proxycontroller.model.resources import ObjectKey, Resource, Service, Stored
 from proxycontroller.model.snapshot import Snapshot
 from proxycontroller.translate.plan import ListenerPlan, ProxyPlan, SourcedVirtualHost
 from proxycontroller.translate.registry import StrategyRegistry
-from proxycontroller.translate.targets import RouteTargets
+from proxycontroller.translate.route_targets import RouteTargets
 from proxycontroller.translate.translator import WHOLE, Position, StrategyChanges, Translator
 from proxycontroller.validate.admission import Admission, Candidate
 from proxycontroller.validate.deflated import Chunks, Deflated, compressed_text, deflate
@@ -76,17 +76,21 @@ class ProxyLogic:
         return self.translator.progress
 
     def desired(self, snapshot: Snapshot) -> Desired:
-        upstreams = snapshot.upstreams
-        hinted = True
+        upstreams: Mapping[ObjectKey, Upstream] = snapshot.upstreams
+        merged: Collection[ObjectKey] | None = None
         if self._targets is not None:
-            upstreams, notes = self._targets.merge(upstreams, snapshot.of_kind(Service))
-            hinted = False  # the snapshot's hint names changed Upstreams, not the targets made of Services
+            upstreams, merged, notes = self._merge(snapshot, upstreams)
             if notes != self._target_notes:
                 self._target_notes = notes
                 self._desired = None
-        changed = self._changed(snapshot, upstreams, hinted)
+        changed = merged if merged is not None else self._changed(snapshot, upstreams, self._targets is None)
         if changed or self._desired is None:
-            translation = self.translator.translate(upstreams, changed)  # may fail: nothing remembered yet
+            try:
+                translation = self.translator.translate(upstreams, changed)  # may fail: nothing remembered yet
+            except BaseException:
+                if self._targets is not None:
+                    self._targets.forget()  # it moved on with this pass, which the translator did not take
+                raise
             try:
                 self.translator.commit(translation)
                 for proxy, per_listener, skipped in zip(
@@ -107,6 +111,16 @@ class ProxyLogic:
         for proxy in self._proxies:
             for listener in proxy.served:
                 yield proxy.key, listener.listener.name, tuple(map(_as_written, listener.admission.admitted.values))
+
+    def _merge(
+        self, snapshot: Snapshot, upstreams: Mapping[ObjectKey, Upstream]
+    ) -> tuple[Mapping[ObjectKey, Upstream], Collection[ObjectKey] | None, tuple[Note, ...]]:
+        """The Upstreams and the Service targets, the keys that may have changed (None: not known), warnings."""
+        assert self._targets is not None
+        known = self._generation is not None
+        changed_upstreams = snapshot.changed_since(self._generation, Upstream) if known else None
+        changed_services = snapshot.changed_since(self._generation, Service) if known else None
+        return self._targets.merge(upstreams, snapshot.of_kind(Service), changed_upstreams, changed_services)
 
     def _changed(
         self, snapshot: Snapshot, upstreams: Mapping[ObjectKey, Upstream], use_hint: bool = True
@@ -142,6 +156,8 @@ class ProxyLogic:
 
     def _forget(self) -> None:
         self.translator.forget()
+        if self._targets is not None:
+            self._targets.forget()
         self._proxies = tuple(_ProxyState(p.key, p.listener_models, p.labels) for p in self._proxies)
         self._generation = None
         self._desired = None
