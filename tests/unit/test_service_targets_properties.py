@@ -1,5 +1,6 @@
 """A pass told what changed (Services and Upstreams coming, changing and going, Upstreams taking a Service
-port and leaving it) gives the same Proxy and warnings as a fresh logic given the same objects."""
+port and leaving it), or not told (a resync), gives the same Proxy and warnings as a fresh logic given the same
+objects."""
 
 from __future__ import annotations
 
@@ -61,14 +62,15 @@ def rendered(logic: ProxyLogic, snapshot: Snapshot) -> tuple[bytes, tuple[str, .
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(service_step, upstream_step), max_size=12))
-def test_passes_told_what_changed_agree_with_a_fresh_logic(steps: list[tuple[str, Any, Any]]) -> None:
+@given(st.lists(st.tuples(st.one_of(service_step, upstream_step), st.booleans()), max_size=12))
+def test_passes_told_what_changed_agree_with_a_fresh_logic(steps: list[tuple[tuple[str, Any, Any], bool]]) -> None:
+    """`hinted` False: a snapshot that says nothing of what changed (a resync), compared by identity."""
     registry = StrategyRegistry.discover()
     logic = ProxyLogic(CONFIG, registry)
     objects: dict[type[Resource], dict[ObjectKey, Resource]] = {Upstream: {}, Service: {}}
     snapshot = Snapshot.of_mappings({kind: dict(found) for kind, found in objects.items()})
     logic.desired(snapshot)
-    for version, (what, which, value) in enumerate(steps):
+    for version, ((what, which, value), hinted) in enumerate(steps):
         kind: type[Resource]
         if what == "service":
             key, kind = ObjectKey("default", which), Service
@@ -81,7 +83,8 @@ def test_passes_told_what_changed_agree_with_a_fresh_logic(steps: list[tuple[str
             objects[kind].pop(key, None)
         else:
             objects[kind][key] = made
-        snapshot = snapshot.followed_by({k: dict(found) for k, found in objects.items()}, {kind: [key]})
+        copies = {k: dict(found) for k, found in objects.items()}
+        snapshot = snapshot.followed_by(copies, {kind: [key]}) if hinted else Snapshot.of_mappings(copies)
         fresh = ProxyLogic(CONFIG, registry)
         expected = rendered(fresh, Snapshot.of_mappings({k: dict(found) for k, found in objects.items()}))
         assert rendered(logic, snapshot) == expected

@@ -3,14 +3,16 @@
 
 An Upstream shadows a Service port when its `kube` spec names that Service and port ("spot"), or when it has the
 target's namespace and name; the Upstream wins (see `translate.targets`). Each pass is told which Upstream and
-Service keys changed; only the targets at the spots and keys those touch are decided again, and it answers
-which keys of the merged mapping may hold another object. Without that knowledge (the first pass, a snapshot
-with no hint, a failed pass), everything is decided anew through the same code, so both ways agree.
+Service keys changed (or finds them by identity, for a snapshot without that hint); only the targets at the
+spots and keys those touch are decided again, and it answers which keys of the merged mapping may hold another
+object. After a failed pass, and at the first, everything is decided anew through the same code, so both ways
+agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
 
 from proxycontroller.model.desired import Note
 from proxycontroller.model.resources import ObjectKey, Service, ServiceTarget, Upstream
@@ -28,6 +30,16 @@ def _spot_of(upstream: Upstream) -> Spot | None:
 
 def _target_spot(target: ServiceTarget) -> Spot:
     return (target.service.namespace, target.service.name, target.service.port)
+
+
+def _differing(
+    known: Mapping[ObjectKey, Any], now: Mapping[ObjectKey, Any], seen: Callable[[Any], Any]
+) -> list[ObjectKey]:
+    """The keys whose object is not the very same as the one last seen (a resync, a snapshot without a hint)."""
+    get = known.get
+    found = [key for key, item in now.items() if (was := get(key)) is None or seen(was) is not item]
+    found.extend(known.keys() - now.keys())
+    return found
 
 
 class RouteTargets:
@@ -61,6 +73,10 @@ class RouteTargets:
         """The merged mapping, the keys in it that may hold another object than in the last merge (None: not
         known, compare everything), and the warnings (ports left out, Service ports an Upstream wins over).
         `changed_*`: the keys that may differ from the last merge's inputs (None: not known)."""
+        if self._valid and changed_upstreams is None:
+            changed_upstreams = _differing(self._upstreams, upstreams, lambda known: known)
+        if self._valid and changed_services is None:
+            changed_services = _differing(self._services, services, lambda known: known[0])
         if not self._valid or changed_upstreams is None or changed_services is None:
             self.forget()
             changed = self._apply(upstreams, services, list(upstreams), list(services))
