@@ -130,3 +130,16 @@ def test_status_passes_the_checks_on_a_cluster_it_may_read(kube_cluster: KubeTes
     result = invoke(["status", "--kubeconfig", str(kube_cluster.controller_kubeconfig), "--timeout", "10"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_services_as_a_source_without_the_rbac_for_them_is_named(kube_cluster: KubeTestCluster, tmp_path: Path) -> None:
+    """The rendered RBAC the cluster runs the controller under is for the default sources (Upstreams only)."""
+    config = tmp_path / "services.yaml"
+    config.write_text("sources: [upstreams, services]\n")
+    args = ["run", "--kubeconfig", str(kube_cluster.controller_kubeconfig), "--config", str(config)]
+    result = invoke(args, tmp_path)
+    assert result.returncode == 1, result.stderr
+    *_, line = result.stderr.splitlines()
+    assert result.stderr.count("error: ") == 1
+    assert ": not allowed to list services in gloo-system: " in line  # the core group has no name to show
+    assert "Traceback" not in result.stdout + result.stderr
