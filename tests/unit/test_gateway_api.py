@@ -388,3 +388,31 @@ def test_render_output_gateway_api_prints_routes_and_names_a_missing_key_in_one_
     assert result.stdout.count("\nkind: HTTPRoute\n") == 2
     assert result.stdout.count("\nkind: ReferenceGrant\n") == 1
     assert "hostnames:\n  - default-petstore-8080" in result.stdout
+
+
+def _rules_by_scope(cfg: ControllerConfig) -> dict[str, list[str]]:
+    from proxycontroller.install.manifests import render_rbac
+
+    found: dict[str, list[str]] = {}
+    for obj in render_rbac(cfg):
+        if obj["kind"] in ("Role", "ClusterRole"):
+            scope = obj["metadata"].get("namespace", "*")
+            found[scope] = [resource for rule in obj["rules"] for resource in rule["resources"]]
+    return found
+
+
+def test_rbac_grants_routes_where_they_are_written_and_grants_where_services_are() -> None:
+    assert _rules_by_scope(config(namespaces=["shop"])) == {
+        "*": ["referencegrants"],  # a grant goes where its Service is: any namespace unless grantNamespaces
+        "gloo-system": ["httproutes", "events", "leases"],
+        "shop": ["upstreams"],
+    }
+    limited = config(
+        namespaces=["shop"],
+        gatewayApi={"parentRefs": [{"name": "gw"}], "routeNamespace": "routes", "grantNamespaces": ["shop"]},
+    )
+    assert _rules_by_scope(limited) == {
+        "gloo-system": ["leases"],
+        "routes": ["httproutes", "events"],
+        "shop": ["upstreams", "referencegrants"],
+    }

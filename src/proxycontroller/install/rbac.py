@@ -21,6 +21,7 @@ from typing import Any
 
 from proxycontroller.config import SERVICES, UPSTREAMS, ControllerConfig
 from proxycontroller.install.layout import Layout
+from proxycontroller.manager.controller import route_namespaces
 
 GLOO_GROUP = "gloo.solo.io"
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -32,6 +33,13 @@ PROXY_RULE = {
     "resources": ["proxies"],
     "verbs": ["get", "list", "watch", "create", "update", "delete"],
 }
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+HTTPROUTE_RULE = {
+    "apiGroups": [GATEWAY_API_GROUP],
+    "resources": ["httproutes"],
+    "verbs": ["get", "list", "watch", "create", "update", "delete"],
+}
+REFERENCEGRANT_RULE = {**HTTPROUTE_RULE, "resources": ["referencegrants"]}
 EVENT_RULE = {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}
 LEASE_RULE = {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
 
@@ -66,8 +74,15 @@ def namespace_rules(layout: Layout) -> dict[str, list[dict[str, Any]]]:
     rules: dict[str, list[dict[str, Any]]] = {}
     for namespace in config.watched_namespaces() or ():
         rules.setdefault(namespace, []).extend(input_rules(config))
-    for namespace in config.proxy_namespaces:
-        rules.setdefault(namespace, []).extend([PROXY_RULE, EVENT_RULE])
+    if config.output == "gateway-api":
+        # HTTPRoutes (and the Events about them) where they are written; ReferenceGrants where Services are.
+        for namespace in route_namespaces(config):
+            rules.setdefault(namespace, []).extend([HTTPROUTE_RULE, EVENT_RULE])
+        for namespace in config.gateway_api.grant_namespaces or ():
+            rules.setdefault(namespace, []).append(REFERENCEGRANT_RULE)
+    else:
+        for namespace in config.proxy_namespaces:
+            rules.setdefault(namespace, []).extend([PROXY_RULE, EVENT_RULE])
     rules.setdefault(layout.lease_namespace, []).append(LEASE_RULE)
     return {namespace: rules[namespace] for namespace in sorted(rules)}
 
@@ -80,14 +95,13 @@ def rbac_objects(layout: Layout) -> list[dict[str, Any]]:
     """ClusterRole and its binding (only when every namespace is routed), then a Role and a RoleBinding per
     namespace."""
     objects: list[dict[str, Any]] = []
-    if layout.config.watched_namespaces() is None:
+    config = layout.config
+    cluster_rules = input_rules(config) if config.watched_namespaces() is None else []
+    if config.output == "gateway-api" and config.gateway_api.grant_namespaces is None:
+        cluster_rules.append(REFERENCEGRANT_RULE)  # a grant goes where its Service is: any namespace
+    if cluster_rules:
         objects.append(
-            {
-                "apiVersion": RBAC_API,
-                "kind": "ClusterRole",
-                "metadata": _meta(layout),
-                "rules": input_rules(layout.config),
-            }
+            {"apiVersion": RBAC_API, "kind": "ClusterRole", "metadata": _meta(layout), "rules": cluster_rules}
         )
         objects.append(_binding(layout, "ClusterRole", None))
     for namespace, rules in namespace_rules(layout).items():
