@@ -25,6 +25,7 @@ import yaml
 from lightkube import ApiError
 from lightkube.codecs import from_dict
 from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import Service
 
 from proxycontroller.config import ControllerConfig
 from proxycontroller.manager.backends import BackendChoice, open_backend
@@ -44,6 +45,7 @@ GROUP = "gateway.networking.k8s.io"
 HTTPRouteCR = create_namespaced_resource(GROUP, "v1", "HTTPRoute", "httproutes")
 GrantCR = create_namespaced_resource(GROUP, "v1beta1", "ReferenceGrant", "referencegrants")
 UpstreamCR = create_namespaced_resource("gloo.solo.io", "v1", "Upstream", "upstreams")
+ServiceCR = Service
 LISTENER = "http-listener"
 _ids = itertools.count()
 
@@ -295,3 +297,44 @@ async def test_a_route_someone_else_owns_is_never_touched_and_ours_are_restored(
             for item in (mine, theirs):
                 rig.admin.delete(UpstreamCR, item, namespace=CONTROLLER_NAMESPACE)
             rig.admin.delete(HTTPRouteCR, foreign_name, namespace=CONTROLLER_NAMESPACE)
+
+
+async def test_a_service_without_upstream_is_routed_by_an_httproute_and_deleting_it_removes_the_route(
+    gateway_rig: GatewayRig, instance: str
+) -> None:
+    """`sources: [services]`: a Service port is a route target named as discovery names its Upstream; the
+    HTTPRoute lives in the Service's namespace (routeNamespace), so no ReferenceGrant is needed."""
+    rig = gateway_rig
+    service = f"svc-{instance}"
+    objects = petstore_service(rig)
+    objects[0]["metadata"] = {"name": service, "namespace": "default", "labels": {"test": instance}}
+    objects[1]["metadata"]["name"] = f"{service}-1"
+    objects[1]["metadata"]["labels"]["kubernetes.io/service-name"] = service
+    for obj in objects:
+        rig.apply(obj)
+    raw = config_for(rig, instance)
+    raw.update(sources=["services"], namespaces=["default"])
+    raw["proxies"] = [{**raw["proxies"][0], "selector": {"matchLabels": {"test": instance}}}]
+    raw["gatewayApi"]["routeNamespace"] = "default"
+    config = ControllerConfig.model_validate(raw)
+    host = f"default-{service}-8080"
+    url = rig.envoy.url(rig.gateway_port, PETS_PATH)
+    try:
+        async with controller(rig, config):
+            seen = await asyncio.to_thread(wait_for_answer, url, host, 200, 90)
+            assert seen.body == PETS_BODY
+            listed = rig.admin.list(HTTPRouteCR, namespace="default", labels={INSTANCE_LABEL: instance})
+            names = sorted(as_dict(route)["metadata"]["name"] for route in listed)
+            assert len(names) == 2  # host-header's and path-prefix's
+            assert not list(rig.admin.list(GrantCR, namespace="default", labels={INSTANCE_LABEL: instance}))
+
+            rig.admin.delete(ServiceCR, service, namespace="default")
+
+            def gone() -> bool:
+                return not list(rig.admin.list(HTTPRouteCR, namespace="default", labels={INSTANCE_LABEL: instance}))
+
+            await until(gone, 60, "the Service's routes to be deleted")
+            await asyncio.to_thread(wait_for_answer, url, host, 404, 60)
+    finally:
+        with contextlib.suppress(ApiError):
+            rig.admin.delete(ServiceCR, service, namespace="default")
