@@ -24,6 +24,10 @@ RENDERED = {
     ),
     "path-prefix": (["-f", UPSTREAMS], {"my-cool-proxy": ["all-upstreams"]}),
     "selection": (["-f", str(EXAMPLES / "selection" / "upstreams")], {"my-cool-proxy": ["default-petstore-8080"]}),
+    "services": (
+        ["-f", str(EXAMPLES / "services" / "inputs.yaml")],
+        {"my-cool-proxy": ["default-dns-53", "default-petstore-8080", "default-petstore-9090", "reviews-tls"]},
+    ),
     "shards": (
         ["-f", UPSTREAMS, "-n", "*"],
         {"edge-0": ["default-petstore-8080", "default-reviews-9080"], "edge-1": [], "edge-2": ["httpbin"]},
