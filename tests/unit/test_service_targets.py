@@ -313,3 +313,12 @@ def test_render_reads_services_from_files_when_the_configuration_routes_them(tmp
     text, warnings = render_files((str(path),), ControllerConfig(), "yaml")
     assert "virtualHosts: []" in text
     assert warnings == []
+
+
+def test_a_hint_that_missed_an_addition_is_not_trusted() -> None:
+    targets = RouteTargets()
+    petstore, shop = service(), service("shop")
+    targets.merge({}, {petstore.key: petstore}, None, None)
+    merged, changed, _ = targets.merge({}, {petstore.key: petstore, shop.key: shop}, (), ())  # shop not named
+    assert changed is None  # not known: the caller compares every key
+    assert ObjectKey("default", "default-shop-8080") in merged

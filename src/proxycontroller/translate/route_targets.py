@@ -79,13 +79,14 @@ class RouteTargets:
             changed_services = _differing(self._services, services, lambda known: known[0])
         if not self._valid or changed_upstreams is None or changed_services is None:
             self.forget()
-            changed = self._apply(upstreams, services, list(upstreams), list(services))
+            self._apply(upstreams, services, list(upstreams), list(services))
             self._valid = True
             self._made = {}
             return self._merged, None, self.notes()
         changed = self._apply(upstreams, services, changed_upstreams, changed_services)
         if len(self._upstreams) != len(upstreams) or len(self._services) != len(services):
-            return self.merge(upstreams, services, None, None)  # a hint that missed an addition: start over
+            self.forget()  # a hint that missed an addition: start over, and let the caller compare everything
+            return self.merge(upstreams, services, None, None)
         return self._merged, changed, self.notes()
 
     def notes(self) -> tuple[Note, ...]:
