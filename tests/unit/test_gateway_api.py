@@ -416,3 +416,15 @@ def test_rbac_grants_routes_where_they_are_written_and_grants_where_services_are
         "routes": ["httproutes", "events"],
         "shop": ["upstreams", "referencegrants"],
     }
+
+
+def test_a_pass_converts_again_only_what_changed() -> None:
+    logic = GatewayLogic(config())
+    upstreams = [upstream(f"default-s{i}-8080") for i in range(20)]
+    first = {item.key: item for item in logic.desired(Snapshot.of(upstreams)).objects}
+    upstreams[3] = upstream("default-s3-8080", port=9090)
+    second = {item.key: item for item in logic.desired(Snapshot.of(upstreams)).objects}
+    assert first.keys() == second.keys()
+    changed = {key for key in first if first[key] is not second[key]}
+    assert changed == {ObjectKey("gloo-system", route_base_name(PROXY, "my-amazing-listener", "default-s3-8080"))}
+    assert b'"port":9090' in second[changed.pop()].spec.json

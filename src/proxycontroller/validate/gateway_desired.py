@@ -56,6 +56,7 @@ class GatewayLogic:
         self.grant_namespaces = config.gateway_api.grant_namespaces
         self.schema = SchemaCheck()
         self._memo: dict[tuple[ObjectKey, str, str], _Converted] = {}
+        self._grant_memo: dict[tuple[str, str, frozenset[str]], tuple[tuple[DesiredObject, ...], tuple[str, ...]]] = {}
 
     @property
     def progress(self) -> str:
@@ -154,13 +155,34 @@ class GatewayLogic:
         return _Converted(virtual_host, looked_up, tuple(made), None, conversion.dropped)
 
     def _grants(self, services: dict[str, set[ServiceRef]], warnings: list[str]) -> Iterable[DesiredObject]:
-        for route_namespace, named in sorted(services.items()):
-            for key, spec in reference_grants(route_namespace, named, self.grant_name):
-                problems = self.schema.problems("ReferenceGrant", spec)
-                if problems:
-                    warnings.append(Note(f"ReferenceGrant {key} left out: {'; '.join(problems)}", "NotConverted"))
-                    continue
-                yield DesiredObject(StoredReferenceGrant, key, self.labels, CanonicalSpec.of(spec))
+        """The grants each (route namespace, Service namespace) needs; made and checked again only when the
+        Services named there changed (checking 600 grants costs ~0.7 s a pass)."""
+        groups: dict[tuple[str, str], frozenset[str]] = {}
+        for route_namespace, named in services.items():
+            by_namespace: dict[str, set[str]] = {}
+            for service in named:
+                if service.namespace != route_namespace:
+                    by_namespace.setdefault(service.namespace, set()).add(service.name)
+            for namespace, found in by_namespace.items():
+                groups[(route_namespace, namespace)] = frozenset(found)
+        memo: dict[tuple[str, str, frozenset[str]], tuple[tuple[DesiredObject, ...], tuple[str, ...]]] = {}
+        for (route_namespace, namespace), names in sorted(groups.items()):
+            key = (route_namespace, namespace, names)
+            made = self._grant_memo.get(key)
+            if made is None:
+                refs = [ServiceRef(namespace, name, 0) for name in names]
+                objects, said = [], []
+                for grant, spec in reference_grants(route_namespace, refs, self.grant_name):
+                    problems = self.schema.problems("ReferenceGrant", spec)
+                    if problems:
+                        said.append(Note(f"ReferenceGrant {grant} left out: {'; '.join(problems)}", "NotConverted"))
+                        continue
+                    objects.append(DesiredObject(StoredReferenceGrant, grant, self.labels, CanonicalSpec.of(spec)))
+                made = (tuple(objects), tuple(said))
+            memo[key] = made
+            warnings += made[1]
+            yield from made[0]
+        self._grant_memo = memo
 
 
 def _key(item: DesiredObject) -> ObjectKey:
