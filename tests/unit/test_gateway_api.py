@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from proxycontroller.cli.main import main
@@ -428,3 +429,63 @@ def test_a_pass_converts_again_only_what_changed() -> None:
     changed = {key for key in first if first[key] is not second[key]}
     assert changed == {ObjectKey("gloo-system", route_base_name(PROXY, "my-amazing-listener", "default-s3-8080"))}
     assert b'"port":9090' in second[changed.pop()].spec.json
+
+
+def test_the_gateway_api_example_renders_what_its_readme_says() -> None:
+    from tests.conftest import REPO
+
+    config = REPO / "examples" / "gateway-api" / "config.yaml"
+    readme = (REPO / "examples" / "gateway-api" / "README.md").read_text()
+    assert "--config examples/gateway-api/config.yaml" in readme
+    result = CliRunner().invoke(main, ["render", "-f", str(REPO / "examples" / "upstreams"), "--config", str(config)])
+    assert result.exit_code == 0, result.stderr
+    documents = [d for d in yaml.safe_load_all(result.stdout) if d]
+    routes = [d for d in documents if d["kind"] == "HTTPRoute"]
+    grants = [d for d in documents if d["kind"] == "ReferenceGrant"]
+    assert sorted(h for r in routes for h in r["spec"]["hostnames"]) == [
+        "default-petstore-8080",
+        "default-petstore-8080.example.com",
+        "default-reviews-9080",
+        "default-reviews-9080.example.com",
+        "prefix.example",
+    ]
+    assert [g["metadata"]["name"] for g in grants] == ["proxycontroller-proxycontroller-from-gloo-system"]
+    check = SchemaCheck()
+    assert all(check.problems(d["kind"], d["spec"]) == [] for d in documents)
+
+
+def test_the_route_verdict_is_logged_once_per_change_and_a_refusal_recorded(caplog: pytest.LogCaptureFixture) -> None:
+    from proxycontroller.reconcile.route_verdicts import RouteVerdictReporter
+    from proxycontroller.store.events import Occurrence
+
+    recorded: list[Occurrence] = []
+
+    class Recorder:
+        def record(self, occurrence: Occurrence) -> None:
+            recorded.append(occurrence)
+
+    def route(resolved: str) -> StoredHTTPRoute:
+        conditions = [
+            {"type": "Accepted", "status": "True", "reason": "Accepted"},
+            {"type": "ResolvedRefs", "status": resolved, "reason": "RefNotPermitted", "message": "missing grant"},
+        ]
+        parent = {"parentRef": {"name": "http", "namespace": "gw", "sectionName": "http"}, "conditions": conditions}
+        return StoredHTTPRoute.model_validate(
+            {"metadata": {"name": "r", "namespace": "ns"}, "spec": {}, "status": {"parents": [parent]}}
+        )
+
+    reporter = RouteVerdictReporter(Recorder())
+    caplog.set_level("INFO", logger="proxycontroller")
+    reporter.report([route("False"), route("False")])
+    reporter.report([route("True")])
+    reporter.report([route("True")])
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [
+        (
+            "WARNING",
+            "HTTPRoute ns/r Gateway gw/http section http: Accepted=True, ResolvedRefs=False (RefNotPermitted: missing"
+            " grant)",
+        ),
+        ("INFO", "HTTPRoute ns/r Gateway gw/http section http: Accepted=True, ResolvedRefs=True"),
+    ]
+    assert [(o.reason, o.key) for o in recorded] == [("RouteNotAccepted", ObjectKey("ns", "r"))]
