@@ -33,43 +33,56 @@ ENVOY_USER = 10101  # the user Gloo's Envoy image runs as
 ADMIN_HOST = "127.0.0.1"
 
 
+def ads_config_source(**extra: str) -> dict[str, Any]:
+    """A config source that says: over the ADS stream (v3), with `extra` (e.g. `initial_fetch_timeout`)."""
+    return {"ads": {}, "resource_api_version": "V3", **extra}
+
+
+def xds_cluster(address: dict[str, Any], *, resolve_dns: bool = False) -> dict[str, Any]:
+    """The static cluster Envoy reaches its xDS server through, at `address` (an Envoy core Address). With
+    `resolve_dns` the address is a host name, resolved again as its DNS answer changes."""
+    resolution = {"type": "STRICT_DNS", "respect_dns_ttl": True} if resolve_dns else {"type": "STATIC"}
+    return {
+        "name": XDS_CLUSTER,
+        **resolution,
+        "connect_timeout": "5s",
+        # gRPC needs HTTP/2 to the control plane.
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": XDS_CLUSTER,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
+        },
+    }
+
+
+def ads_dynamic_resources(**extra: str) -> dict[str, Any]:
+    """Every listener and cluster (and through them routes and endpoints) over one ADS stream on `xds_cluster`;
+    `extra` is added to the CDS and LDS config sources."""
+    return {
+        "ads_config": {
+            "api_type": "GRPC",
+            "transport_api_version": "V3",
+            "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+        },
+        "cds_config": ads_config_source(**extra),
+        "lds_config": ads_config_source(**extra),
+    }
+
+
 def bootstrap(layout: Layout, envoy: EnvoyLayout) -> dict[str, Any]:
     """Envoy's v3 bootstrap: everything (CDS, LDS and through them EDS, RDS) from Gloo over ADS."""
     settings = layout.settings.envoy
     address = {"socket_address": {"address": layout.xds_address, "port_value": settings.xds_port}}
     return {
         "node": {"id": envoy.name, "cluster": envoy.name, "metadata": {"role": envoy.role}},
-        "static_resources": {
-            "clusters": [
-                {
-                    "name": XDS_CLUSTER,
-                    # Gloo's Service name, resolved again as its DNS answer changes (Gloo restarted elsewhere).
-                    "type": "STRICT_DNS",
-                    "respect_dns_ttl": True,
-                    "connect_timeout": "5s",
-                    # gRPC needs HTTP/2 to the control plane.
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                            "explicit_http_config": {"http2_protocol_options": {}},
-                        }
-                    },
-                    "load_assignment": {
-                        "cluster_name": XDS_CLUSTER,
-                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": address}}]}],
-                    },
-                }
-            ]
-        },
-        "dynamic_resources": {
-            "ads_config": {
-                "api_type": "GRPC",
-                "transport_api_version": "V3",
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
-            },
-            "cds_config": {"ads": {}, "resource_api_version": "V3"},
-            "lds_config": {"ads": {}, "resource_api_version": "V3"},
-        },
+        # Gloo's Service name, resolved again as its DNS answer changes (Gloo restarted elsewhere).
+        "static_resources": {"clusters": [xds_cluster(address, resolve_dns=True)]},
+        "dynamic_resources": ads_dynamic_resources(),
         # Loopback only: the admin interface can stop Envoy. The probes run inside the pod.
         "admin": {"address": {"socket_address": {"address": ADMIN_HOST, "port_value": settings.admin_port}}},
     }

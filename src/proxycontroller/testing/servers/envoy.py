@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxycontroller.install.envoy import ads_dynamic_resources, xds_cluster
 from proxycontroller.testing.servers.processes import ManagedProcess, free_port, running
 
 LOOPBACK = "127.0.0.1"
-XDS_CLUSTER = "xds_cluster"
 
 
 def envoy_binary() -> Path:
@@ -56,46 +56,27 @@ def envoy_bootstrap(
             "metadata": {"role": proxy_role(proxy_name, proxy_namespace)},
         },
         "static_resources": {
-            "clusters": [
-                {
-                    "name": XDS_CLUSTER,
-                    "type": "STATIC",
-                    "connect_timeout": "5s",
-                    # gRPC needs HTTP/2 to the control plane.
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                            "explicit_http_config": {"http2_protocol_options": {}},
-                        }
-                    },
-                    "load_assignment": {
-                        "cluster_name": XDS_CLUSTER,
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {"socket_address": {"address": xds_host, "port_value": xds_port}}
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
-                    },
-                }
-            ]
+            "clusters": [xds_cluster({"socket_address": {"address": xds_host, "port_value": xds_port}})]
         },
-        "dynamic_resources": {
-            "ads_config": {
-                "api_type": "GRPC",
-                "transport_api_version": "V3",
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
-            },
-            "cds_config": {"ads": {}, "resource_api_version": "V3"},
-            "lds_config": {"ads": {}, "resource_api_version": "V3"},
-        },
+        "dynamic_resources": ads_dynamic_resources(),
         "admin": {"address": {"socket_address": {"address": admin_host, "port_value": admin_port}}},
     }
+
+
+def envoy_args(binary: Path, bootstrap_path: Path, *, concurrency: int = 1, log_level: str = "info") -> list[str]:
+    """Envoy's command line: the bootstrap, no hot restart, and a drain of one second (a test stops it soon)."""
+    return [
+        str(binary),
+        "-c",
+        str(bootstrap_path),
+        "--disable-hot-restart",
+        "--concurrency",
+        str(concurrency),
+        "--log-level",
+        log_level,
+        "--drain-time-s",
+        "1",
+    ]
 
 
 def envoy_process(
@@ -107,18 +88,7 @@ def envoy_process(
     log_level: str = "info",
 ) -> ManagedProcess:
     """A not yet started Envoy reading `bootstrap_path`; no hot restart, so no shared memory between instances."""
-    args = [
-        str(envoy_binary()),
-        "-c",
-        str(bootstrap_path),
-        "--disable-hot-restart",
-        "--concurrency",
-        str(concurrency),
-        "--log-level",
-        log_level,
-        "--drain-time-s",
-        "1",
-    ]
+    args = envoy_args(envoy_binary(), bootstrap_path, concurrency=concurrency, log_level=log_level)
     if base_id is not None:
         args += ["--base-id", str(base_id)]
     return ManagedProcess(name="envoy", args=args, log_path=log_path)

@@ -20,18 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxycontroller.install.envoy import ads_config_source, ads_dynamic_resources, xds_cluster
+from proxycontroller.testing.servers.envoy import envoy_args
 from proxycontroller.testing.servers.kgateway import proxy_role
 from proxycontroller.testing.servers.netns import NamespaceHost
 from proxycontroller.testing.servers.processes import ManagedProcess, running
-
-XDS_CLUSTER = "xds_cluster"
 
 
 def gateway_envoy_bootstrap(
     *, gateway_name: str, gateway_namespace: str, xds_socket: Path, admin_socket: Path
 ) -> dict[str, Any]:
     local_cluster = f"{gateway_name}.{gateway_namespace}"
-    ads = {"ads": {}, "resource_api_version": "V3"}
     return {
         "node": {
             "id": local_cluster,
@@ -51,36 +50,12 @@ def gateway_envoy_bootstrap(
                     "name": local_cluster,
                     "connect_timeout": "0.25s",
                     "type": "EDS",
-                    "eds_cluster_config": {"eds_config": {**ads, "initial_fetch_timeout": "1s"}},
+                    "eds_cluster_config": {"eds_config": ads_config_source(initial_fetch_timeout="1s")},
                 },
-                {
-                    "name": XDS_CLUSTER,
-                    "type": "STATIC",
-                    "connect_timeout": "5s",
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                            "explicit_http_config": {"http2_protocol_options": {}},
-                        }
-                    },
-                    "load_assignment": {
-                        "cluster_name": XDS_CLUSTER,
-                        "endpoints": [
-                            {"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": str(xds_socket)}}}}]}
-                        ],
-                    },
-                },
+                xds_cluster({"pipe": {"path": str(xds_socket)}}),
             ]
         },
-        "dynamic_resources": {
-            "ads_config": {
-                "api_type": "GRPC",
-                "transport_api_version": "V3",
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
-            },
-            "cds_config": {**ads, "initial_fetch_timeout": "0s"},
-            "lds_config": {**ads, "initial_fetch_timeout": "0s"},
-        },
+        "dynamic_resources": ads_dynamic_resources(initial_fetch_timeout="0s"),
         "admin": {"address": {"pipe": {"path": str(admin_socket)}}},
     }
 
@@ -156,20 +131,7 @@ def start_gateway_envoy(
         gateway_name=gateway_name, gateway_namespace=gateway_namespace, xds_socket=xds_socket, admin_socket=admin_socket
     )
     bootstrap_path.write_text(json.dumps(bootstrap, indent=2))
-    args = host.command(
-        [
-            str(envoy_binary),
-            "-c",
-            str(bootstrap_path),
-            "--disable-hot-restart",
-            "--concurrency",
-            "1",
-            "--log-level",
-            "info",
-            "--drain-time-s",
-            "1",
-        ]
-    )
+    args = host.command(envoy_args(envoy_binary, bootstrap_path))
     process = ManagedProcess(name="envoy", args=args, log_path=work_dir / f"envoy-{gateway_name}.log")
     with running(process, _ready(admin_socket), timeout):
         yield GatewayEnvoy(process=process, admin_socket=admin_socket, host=host)
