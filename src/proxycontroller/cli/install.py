@@ -11,6 +11,7 @@ import click
 from pydantic import ValidationError
 
 from proxycontroller.cli.errors import BadInput, Failed, user_errors
+from proxycontroller.cli.params import kubeconfig_options, seconds_option
 from proxycontroller.config import ControllerConfig, describe_validation_error, load_config
 from proxycontroller.model.deployment import DeploymentSettings
 
@@ -114,19 +115,8 @@ def manifests_command(
     help="The configuration `manifests` rendered from: finds the namespace of the Proxy's Envoy.",
 )
 @click.option("--port", type=click.IntRange(1, 65535), help="A Service port (default: its first, the first listener).")
-@click.option(
-    "--kubeconfig",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
-    help="Kubeconfig file; default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
-)
-@click.option("--context", help="Kubeconfig context to use.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for the API server.",
-)
+@kubeconfig_options
+@seconds_option("--timeout", default=10.0, help="Seconds to wait for the API server.")
 def url_command(
     proxy_name: str,
     namespace: str | None,

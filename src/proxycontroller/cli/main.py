@@ -13,7 +13,14 @@ import click
 
 from proxycontroller.cli.errors import BadInput, Failed, OneLineErrors, user_errors
 from proxycontroller.cli.install import manifests_command, url_command
-from proxycontroller.cli.params import BindAddress, ListenAddress, bind_failure, check_port_free
+from proxycontroller.cli.params import (
+    BindAddress,
+    ListenAddress,
+    bind_failure,
+    check_port_free,
+    kubeconfig_options,
+    seconds_option,
+)
 from proxycontroller.config import ControllerConfig, load_config
 
 if TYPE_CHECKING:  # the Kubernetes client is imported only by the commands that use it
@@ -137,12 +144,7 @@ def _controller_options(default_log_level: str) -> Callable[[Callable[..., None]
                 help="Gloo's directory config source (its --dir tree's config/ folder, holding upstreams/) "
                 "instead of a cluster.",
             ),
-            click.option(
-                "--kubeconfig",
-                type=click.Path(path_type=Path, dir_okay=False, exists=True),
-                help="Kubeconfig file; default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
-            ),
-            click.option("--context", help="Kubeconfig context to use."),
+            kubeconfig_options,
             click.option(
                 "--config",
                 "config_path",
@@ -203,12 +205,10 @@ def _controller_options(default_log_level: str) -> Callable[[Callable[..., None]
     show_default=True,
     help="On a cluster: reconcile only while holding the Lease (run several replicas safely).",
 )
-@click.option(
+@seconds_option(
     "--graceful-shutdown-timeout",
     "grace_period",
-    type=click.FloatRange(min=0, min_open=True),
     default=10.0,
-    show_default=True,
     help="Seconds a stop (SIGTERM, SIGINT) may take: the write in flight, the Lease released.",
 )
 def run_command(
@@ -276,13 +276,7 @@ def _bind_servers(probes: BindAddress, metrics: BindAddress | None) -> list[Prob
 
 @main.command("status")
 @_controller_options(default_log_level="warning")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for the store.",
-)
+@seconds_option("--timeout", default=30.0, help="Seconds to wait for the store.")
 def status_command(config: ControllerConfig, backend: BackendChoice, config_path: Path | None, timeout: float) -> None:
     """List the managed Proxies: virtual hosts, size, and Gloo's verdict (HTTPRoutes with output: gateway-api)."""
     import asyncio

@@ -1,15 +1,20 @@
-"""Command-line values checked when they are parsed: a listen address, and whether a port is free."""
+"""Command-line values checked when they are parsed: a listen address, whether a port is free, a number of
+seconds, and the options several commands share."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from proxycontroller.cli.errors import BadInput
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
 def parse_address(text: str, any_host: bool = False) -> tuple[str, int]:
@@ -83,3 +88,25 @@ def check_port_free(flag: str, host: str, port: int) -> None:
             probe.bind((host, port))
     except OSError as exc:
         raise bind_failure(flag, host, port, exc) from exc
+
+
+def seconds_option(*names: str, default: float, help: str) -> Callable[[_Command], _Command]:
+    """An option taking a number of seconds above zero, its default shown in --help."""
+    return click.option(
+        *names, type=click.FloatRange(min=0, min_open=True), default=default, show_default=True, help=help
+    )
+
+
+def kubeconfig_options(command: _Command) -> _Command:
+    """--kubeconfig and --context: which cluster, as kubectl takes them."""
+    options = [
+        click.option(
+            "--kubeconfig",
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="Kubeconfig file; default: in-cluster service account, else $KUBECONFIG or ~/.kube/config.",
+        ),
+        click.option("--context", help="Kubeconfig context to use."),
+    ]
+    for option in reversed(options):  # the last decorator applied is the first shown
+        command = option(command)
+    return command
