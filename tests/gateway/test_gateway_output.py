@@ -4,8 +4,8 @@ serves the seed's curl by host, the path-prefix strategy with the prefix removed
 
 The routes live in gloo-system (the Proxy's namespace) and the petstore Service in default: every route here is a
 cross-namespace one, which kgateway refuses (ResolvedRefs False, 500) without the controller's ReferenceGrant.
-The controller runs in the test's event loop as cluster admin (the RBAC renderer does not yet grant HTTPRoutes);
-blocking HTTP checks run in threads so that it keeps reconciling meanwhile.
+The controller runs in the test's event loop as its ServiceAccount under the RBAC `manifests` renders for the
+configuration; blocking HTTP checks run in threads so that it keeps reconciling meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import itertools
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,17 +23,18 @@ from typing import Any
 
 import pytest
 import yaml
-from lightkube import ApiError
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Service
 
 from proxycontroller.config import ControllerConfig
+from proxycontroller.install.manifests import render_rbac
 from proxycontroller.manager.backends import BackendChoice, open_backend
-from proxycontroller.manager.controller import build_engine, build_logic
+from proxycontroller.manager.controller import build_engine, build_logic, route_namespaces
 from proxycontroller.model.resources import ObjectKey
 from proxycontroller.reconcile.engine import Engine
-from proxycontroller.testing.servers.apiserver import CONTROLLER_NAMESPACE
+from proxycontroller.testing.servers.apiserver import CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT
 from proxycontroller.testing.servers.petstore import PATH_HEADER, PETS_BODY, PETS_PATH
 from proxycontroller.testing.servers.traffic import answer, wait_for_answer
 from proxycontroller.translate.gatewayapi import route_base_name
@@ -121,9 +123,46 @@ async def until(check: Callable[[], bool], timeout: float, what: str, detail: Ca
         await asyncio.sleep(0.2)
 
 
+def grant_rbac(rig: GatewayRig, config: ControllerConfig) -> None:
+    """The rules `proxycontroller manifests` renders for `config`, written over the rig's (rendered for the Gloo
+    output) for the rig's ServiceAccount (the names follow the instance; the rules do not), and in force: the
+    authorizer learns of RBAC objects a moment later."""
+    for obj in render_rbac(config.model_copy(update={"instance": CONTROLLER_SERVICE_ACCOUNT})):
+        made = from_dict(obj)
+        try:
+            rig.admin.create(made)
+        except ApiError as error:
+            if error.status.code != 409:
+                raise
+            rig.admin.replace(made)
+    as_controller = Client(KubeConfig.from_file(rig.cluster.controller_kubeconfig))
+    refused: list[str] = []
+
+    def allowed() -> bool:
+        try:
+            list(as_controller.list(GrantCR, namespace="default"))
+            list(as_controller.list(HTTPRouteCR, namespace=route_namespaces(config)[0]))
+        except ApiError as error:
+            if error.status.code != 403:
+                raise
+            refused[:] = [str(error.status.message)]
+            return False
+        return True
+
+    deadline = time.monotonic() + 30
+    try:
+        while not allowed():
+            assert time.monotonic() < deadline, f"the rendered RBAC never let the controller in: {refused}"
+            time.sleep(0.2)
+    finally:
+        as_controller.close()
+
+
 @asynccontextmanager
 async def controller(rig: GatewayRig, config: ControllerConfig) -> AsyncIterator[Engine]:
-    backend = open_backend(BackendChoice(kubeconfig=rig.cluster.admin_kubeconfig))
+    """The controller as it runs in production: as its ServiceAccount, under the RBAC the renderer makes."""
+    await asyncio.to_thread(grant_rbac, rig, config)
+    backend = open_backend(BackendChoice(kubeconfig=rig.cluster.controller_kubeconfig))
     engine = build_engine(config, build_logic(config), backend)
     task = asyncio.create_task(engine.run())
     try:
