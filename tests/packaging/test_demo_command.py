@@ -4,40 +4,31 @@ and says in one line what is missing before it starts anything."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
 import pytest
 
 from proxycontroller.cli.demo import build_environment, check_envoy
-from proxycontroller.testing.servers.petstore import PETS_BODY
-from proxycontroller.testing.servers.processes import ManagedProcess, tcp_ready
+from proxycontroller.testing.servers.processes import tcp_ready
+from tests.demo_process import demo_serving, logged_number, wait_exit
 
 
 @pytest.mark.e2e
 def test_demo_exits_non_zero_naming_gloo_when_gloo_dies(gloo_binary: Path, tmp_path: Path) -> None:
     log = tmp_path / "demo.log"
-    demo = ManagedProcess(
-        "demo", [str(Path(sys.executable).parent / "proxycontroller"), "demo", "--work-dir", str(tmp_path / "w")], log
-    ).start()
-    try:
-        demo.wait_ready(lambda: PETS_BODY.decode() in log.read_text(errors="replace"), timeout=180)
+    with demo_serving(tmp_path / "w", log) as demo:
         text = log.read_text()
-        gloo_pid = int(re.search(r"serving xDS on 127\.0\.0\.1:\d+ \(pid (\d+)\)", text).group(1))  # type: ignore[union-attr]
-        petstore_port = int(re.search(r"petstore on 127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
-        envoy_admin = int(re.search(r"admin on http://127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+        gloo_pid = logged_number(r"serving xDS on 127\.0\.0\.1:\d+ \(pid (\d+)\)", text)
+        petstore_port = logged_number(r"petstore on 127\.0\.0\.1:(\d+)", text)
+        envoy_admin = logged_number(r"admin on http://127\.0\.0\.1:(\d+)", text)
         os.kill(gloo_pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while demo.running() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_exit(demo, 30)
         assert not demo.running(), "the demo ran on after Gloo died"
-        assert demo._popen is not None
-        assert demo._popen.returncode == 1
+        assert demo.returncode == 1
         text = log.read_text()
         error = text[text.index("Error: ") :].splitlines()
         assert error[0] == f"Error: Gloo exited unexpectedly; last lines of {tmp_path / 'w' / 'gloo' / 'gloo.log'}:"
@@ -45,8 +36,6 @@ def test_demo_exits_non_zero_naming_gloo_when_gloo_dies(gloo_binary: Path, tmp_p
         assert "Traceback" not in text
         assert not tcp_ready("127.0.0.1", petstore_port)(), "petstore left running"
         assert not tcp_ready("127.0.0.1", envoy_admin)(), "Envoy left running"
-    finally:
-        demo.stop()
 
 
 def test_demo_without_envoy_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
