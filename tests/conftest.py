@@ -15,8 +15,19 @@ from proxycontroller.testing.servers.apiserver import (
     build_kube_binaries,
     kube_test_cluster,
 )
+from proxycontroller.testing.servers.gloo import GlooBuildError, build_gloo
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def gloo_binary() -> Path:
+    """The real Gloo binary (built on first use, minutes on a cold cache; the packaging tests show the installed
+    demo reusing it). Fails, never skips: these tests exist to run against the real control plane."""
+    try:
+        return build_gloo()
+    except GlooBuildError as error:
+        pytest.fail(f"cannot build Gloo: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -10,29 +10,17 @@ from pathlib import Path
 import pytest
 from lightkube import Client
 
-from proxycontroller.testing.servers.apiserver import KubeBinaries, KubeBuildError, KubeTestCluster, build_kube_binaries
+from proxycontroller.testing.servers.apiserver import KubeBinaries, KubeTestCluster
 from proxycontroller.testing.servers.gloo import (
     Gloo,
-    GlooBuildError,
     ProxyState,
     ProxyStatus,
-    build_gloo,
     start_gloo_directory,
     wait_for_proxy_status,
 )
 from proxycontroller.testing.servers.petstore import start_petstore
 from proxycontroller.testing.servers.processes import ManagedProcess
 from tests.e2e.kube_fixtures import KubeGloo, admin_client, gloo_kube_cluster, start_gloo_kube
-
-
-@pytest.fixture(scope="session")
-def gloo_binary() -> Path:
-    """The real Gloo binary (built on first use, minutes on a cold cache). Fails, never skips: these tests
-    exist to run against the real control plane."""
-    try:
-        return build_gloo()
-    except GlooBuildError as error:
-        pytest.fail(f"cannot build Gloo: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -85,14 +73,6 @@ def wait_until_gloo_accepts(gloo: Gloo, controller: ManagedProcess, proxy_name: 
 
 # Kubernetes mode: per module, one API server with Gloo's CRDs and one Gloo reading it (Gloo's fixed liveness
 # port allows one at a time, and each module's Gloo is stopped when the module is done).
-
-
-@pytest.fixture(scope="module")
-def kube_binaries() -> KubeBinaries:
-    try:
-        return build_kube_binaries()
-    except KubeBuildError as error:
-        pytest.fail(f"cannot build kube-apiserver/etcd: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="module")

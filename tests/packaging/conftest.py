@@ -12,22 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from proxycontroller.testing.servers.gloo import GlooBuildError, build_gloo
-
 REPO = Path(__file__).resolve().parents[2]
 # Not copied into the build tree: caches and the checkout's own virtualenv are no part of a source release.
 IGNORED = shutil.ignore_patterns(
     ".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".*_cache", ".hypothesis"
 )
-
-
-@pytest.fixture(scope="session")
-def gloo_binary() -> Path:
-    """The tests' Gloo in the cache, so the installed demo is shown to reuse it (no build)."""
-    try:
-        return build_gloo()
-    except GlooBuildError as error:
-        pytest.fail(f"cannot build Gloo: {error}", pytrace=False)
 
 
 def outside_env(**extra: str) -> dict[str, str]:
