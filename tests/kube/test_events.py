@@ -32,6 +32,12 @@ def events_on(client: Client, name: str) -> list[dict[str, Any]]:
     return [e for e in events if (e.get("regarding") or {}).get("name") == name]
 
 
+def distinct_skips(proxy_name: str, count: int) -> list[Occurrence]:
+    """`count` warnings on one Proxy, each about another Upstream: no two are the same Event."""
+    key = ObjectKey(NAMESPACE, proxy_name)
+    return [Occurrence(PROXY, key, None, WARNING, "UpstreamSkipped", f"upstream {n}") for n in range(count)]
+
+
 def test_a_flapping_outcome_is_one_event_with_a_series_and_a_flood_stops_at_the_cap(
     kube_cluster: KubeTestCluster, admin_client: Client
 ) -> None:
@@ -51,9 +57,8 @@ def test_a_flapping_outcome_is_one_event_with_a_series_and_a_flood_stops_at_the_
             for _ in range(49):
                 recorder.record(flapping)
             await recorder.flush()  # 99 in all: one series update
-            for number in range(30):
-                key = ObjectKey(NAMESPACE, "flooded-proxy")
-                recorder.record(Occurrence(PROXY, key, None, WARNING, "UpstreamSkipped", f"upstream {number}"))
+            for occurrence in distinct_skips("flooded-proxy", 30):
+                recorder.record(occurrence)
             await recorder.flush()
         finally:
             await client.close()
@@ -82,9 +87,8 @@ def test_an_event_the_server_refuses_is_logged_and_counted_never_raised(
         client = make_async_client(kubeconfig)
         recorder = EventRecorder(KubeEventSink(client), count=counted.append)
         try:
-            for number in range(3):
-                key = ObjectKey(NAMESPACE, "refused-proxy")
-                recorder.record(Occurrence(PROXY, key, None, WARNING, "UpstreamSkipped", f"upstream {number}"))
+            for occurrence in distinct_skips("refused-proxy", 3):
+                recorder.record(occurrence)
             await recorder.flush()
         finally:
             await client.close()
