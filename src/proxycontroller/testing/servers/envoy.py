@@ -103,17 +103,31 @@ def admin_get(admin_url: str, path: str, timeout: float = 2.0) -> tuple[int, byt
         return error.code, error.read()
 
 
-def envoy_ready(admin_url: str) -> Callable[[], bool]:
-    """Ready once admin `/ready` answers 200, i.e. the server is LIVE (initial CDS/LDS fetched or timed out)."""
+def ready_check(get_ready: Callable[[], tuple[int, bytes]]) -> Callable[[], bool]:
+    """Ready once `get_ready` (a GET of admin `/ready`) answers 200, i.e. the server is LIVE (initial CDS/LDS
+    fetched or timed out); not yet while it cannot connect."""
 
     def check() -> bool:
         try:
-            status, _ = admin_get(admin_url, "/ready", timeout=1.0)
-        except (urllib.error.URLError, OSError):
+            status, _ = get_ready()
+        except OSError:  # urllib's URLError too
             return False
         return status == 200
 
     return check
+
+
+def envoy_ready(admin_url: str) -> Callable[[], bool]:
+    """`ready_check` of the Envoy whose admin interface is at `admin_url`."""
+    return ready_check(lambda: admin_get(admin_url, "/ready", timeout=1.0))
+
+
+def parse_config_dump(status: int, body: bytes) -> dict[str, Any]:
+    """The answer to admin `/config_dump` as JSON; RuntimeError with the status when it is not 200."""
+    if status != 200:
+        raise RuntimeError(f"envoy /config_dump answered {status}: {body[:200]!r}")
+    dump: dict[str, Any] = json.loads(body)
+    return dump
 
 
 @dataclass(frozen=True)
@@ -130,11 +144,7 @@ class Envoy:
         return f"http://{self.admin_host}:{self.admin_port}"
 
     def config_dump(self) -> dict[str, Any]:
-        status, body = admin_get(self.admin_url, "/config_dump")
-        if status != 200:
-            raise RuntimeError(f"envoy /config_dump answered {status}: {body[:200]!r}")
-        dump: dict[str, Any] = json.loads(body)
-        return dump
+        return parse_config_dump(*admin_get(self.admin_url, "/config_dump"))
 
     def listener_names(self) -> list[str]:
         """Names of the dynamic listeners Envoy got over LDS (active ones)."""

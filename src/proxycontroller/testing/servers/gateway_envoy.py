@@ -15,13 +15,13 @@ import contextlib
 import http.client
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from proxycontroller.install.envoy import ads_config_source, ads_dynamic_resources, xds_cluster
-from proxycontroller.testing.servers.envoy import envoy_args
+from proxycontroller.testing.servers.envoy import envoy_args, parse_config_dump, ready_check
 from proxycontroller.testing.servers.kgateway import proxy_role
 from proxycontroller.testing.servers.netns import NamespaceHost
 from proxycontroller.testing.servers.processes import ManagedProcess, running
@@ -83,16 +83,6 @@ def admin_get(admin_socket: Path, path: str, timeout: float = 2.0) -> tuple[int,
         connection.close()
 
 
-def _ready(admin_socket: Path) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return admin_get(admin_socket, "/ready", timeout=1.0)[0] == 200
-        except OSError:
-            return False
-
-    return check
-
-
 @dataclass(frozen=True)
 class GatewayEnvoy:
     process: ManagedProcess
@@ -104,11 +94,7 @@ class GatewayEnvoy:
         return f"http://{self.host.address}:{port}{path}"
 
     def config_dump(self) -> dict[str, Any]:
-        status, body = admin_get(self.admin_socket, "/config_dump")
-        if status != 200:
-            raise RuntimeError(f"envoy /config_dump answered {status}: {body[:200]!r}")
-        dump: dict[str, Any] = json.loads(body)
-        return dump
+        return parse_config_dump(*admin_get(self.admin_socket, "/config_dump"))
 
 
 @contextlib.contextmanager
@@ -133,5 +119,5 @@ def start_gateway_envoy(
     bootstrap_path.write_text(json.dumps(bootstrap, indent=2))
     args = host.command(envoy_args(envoy_binary, bootstrap_path))
     process = ManagedProcess(name="envoy", args=args, log_path=work_dir / f"envoy-{gateway_name}.log")
-    with running(process, _ready(admin_socket), timeout):
+    with running(process, ready_check(lambda: admin_get(admin_socket, "/ready", timeout=1.0)), timeout):
         yield GatewayEnvoy(process=process, admin_socket=admin_socket, host=host)
