@@ -20,13 +20,14 @@ EXAMPLES = REPO / "examples"
 
 
 def example_configs() -> list[Path]:
-    """Every YAML file under examples/ but the upstreams (Gloo's directory trees and Upstream CR lists)."""
+    """Every YAML file under examples/ but the inputs (Gloo's directory trees, Kubernetes objects: Upstreams,
+    Services, Lists of them; a configuration has no `kind`)."""
     found = []
     for path in sorted(EXAMPLES.rglob("*.y*ml")):
         if "upstreams" in path.relative_to(EXAMPLES).parts[:-1]:
             continue
         documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
-        if any(d.get("kind") == "Upstream" for d in documents):
+        if any("kind" in d for d in documents):
             continue
         found.append(path)
     return found
