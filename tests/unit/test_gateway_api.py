@@ -489,3 +489,13 @@ def test_the_route_verdict_is_logged_once_per_change_and_a_refusal_recorded(capl
         ("INFO", "HTTPRoute ns/r Gateway gw/http section http: Accepted=True, ResolvedRefs=True"),
     ]
     assert [(o.reason, o.key) for o in recorded] == [("RouteNotAccepted", ObjectKey("ns", "r"))]
+
+
+def test_manifests_for_the_gateway_api_output_deploy_no_envoy_per_proxy() -> None:
+    from proxycontroller.install.manifests import render_manifests
+
+    def deployments(cfg: ControllerConfig, text: str) -> int:
+        return sum(obj["kind"] == "Deployment" for obj in render_manifests(cfg, text))
+
+    assert deployments(ControllerConfig(), "{}\n") == 2  # the controller and the Proxy's Envoy
+    assert deployments(config(), "output: gateway-api\n") == 1  # the controller only

@@ -30,7 +30,8 @@ def render_manifests(config: ControllerConfig, config_text: str) -> list[dict[st
             f"the configuration file is {len(config_text.encode())} bytes; a ConfigMap holds at most about 1 MiB"
         )
     layout = Layout(config)
-    envoys = layout.envoys()
+    # With the Gateway API output no Proxy is written: the Gateway's implementation runs its own Envoys.
+    envoys = layout.envoys() if config.output != "gateway-api" else []
     objects = [
         rbac.service_account(layout),
         *rbac.rbac_objects(layout),
