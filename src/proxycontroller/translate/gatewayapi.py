@@ -253,6 +253,13 @@ def _path_replacement(match: dict[str, Any], replacement: str, what: str) -> dic
     raise Unconvertible(f"{what} of a regex match has no equivalent")
 
 
+def _value_match(name: str, value: str | None, regex: bool | None) -> dict[str, Any]:
+    """A header or query parameter match; Gloo's "present with any value" (no value) as the regex `.*`."""
+    if value is None or value == "":
+        return {"name": name, "type": "RegularExpression", "value": ".*"}
+    return {"name": name, "type": "RegularExpression" if regex else "Exact", "value": value}
+
+
 def _matches(matcher: Matcher) -> list[dict[str, Any]]:
     if matcher.connect_matcher is not None:
         raise Unconvertible("a CONNECT matcher has no equivalent")
@@ -266,22 +273,14 @@ def _matches(matcher: Matcher) -> list[dict[str, Any]]:
                 raise Unconvertible(f"header {header.name!r} must not match: an inverted match has no equivalent")
             if not _HEADER_NAME.fullmatch(header.name) or len(header.name) > 256:
                 raise Unconvertible(f"header name {header.name!r} is not an HTTP header name")
-            if header.value is None or header.value == "":
-                headers.append({"name": header.name, "type": "RegularExpression", "value": ".*"})
-            else:
-                kind = "RegularExpression" if header.regex else "Exact"
-                headers.append({"name": header.name, "type": kind, "value": header.value})
+            headers.append(_value_match(header.name, header.value, header.regex))
         match["headers"] = headers
     if matcher.query_parameters:
         params = []
         for param in matcher.query_parameters:
             if not _HEADER_NAME.fullmatch(param.name) or len(param.name) > 256:
                 raise Unconvertible(f"query parameter {param.name!r} cannot be matched (not a token)")
-            if param.value is None or param.value == "":
-                params.append({"name": param.name, "type": "RegularExpression", "value": ".*"})
-            else:
-                kind = "RegularExpression" if param.regex else "Exact"
-                params.append({"name": param.name, "type": kind, "value": param.value})
+            params.append(_value_match(param.name, param.value, param.regex))
         match["queryParams"] = params
     if not matcher.methods:
         return [match]
