@@ -60,13 +60,20 @@ def http_ready(url: str) -> Callable[[], bool]:
 _PR_SET_PDEATHSIG = 1
 
 
-def _terminate_with_parent() -> None:
-    """In the child before exec: ask Linux to send SIGTERM when the parent dies (no-op elsewhere)."""
+def _prepare_child() -> None:
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies (no-op elsewhere), and give
+    SIGINT and SIGQUIT their default action back. A shell without job control starts a background command
+    with both ignored, its children inherit that, and a Python child then never sees Ctrl-C: how a test run
+    was launched must not change how the servers it starts behave."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+    for number in (signal.SIGINT, signal.SIGQUIT):
+        # Python refuses in a child forked from a thread other than the main one: left as it is then.
+        with contextlib.suppress(ValueError):
+            signal.signal(number, signal.SIG_DFL)
 
 
 @dataclass
@@ -93,7 +100,7 @@ class ManagedProcess:
             env={**os.environ, **(self.env or {})},
             cwd=self.cwd,
             start_new_session=True,
-            preexec_fn=_terminate_with_parent,
+            preexec_fn=_prepare_child,
         )
         log.close()
         return self
