@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lightkube import Client
 
 from proxycontroller.testing.servers.apiserver import KubeBinaries, KubeTestCluster
+from proxycontroller.testing.servers.controller import controller_process
+from proxycontroller.testing.servers.envoy import Envoy, start_envoy
 from proxycontroller.testing.servers.gloo import (
     Gloo,
     ProxyState,
@@ -69,6 +73,23 @@ def wait_until_gloo_accepts(gloo: Gloo, controller: ManagedProcess, proxy_name: 
         raise AssertionError(
             f"{error}\n--- controller:\n{controller.log_tail()}\n--- gloo:\n{gloo.process.log_tail()}"
         ) from None
+
+
+@contextlib.contextmanager
+def controller_serving(
+    gloo: Gloo, work_dir: Path, config: dict[str, Any]
+) -> Iterator[tuple[ManagedProcess, Envoy, ProxyStatus]]:
+    """The controller on the directory-mode Gloo's tree with `config`, Gloo's Accepted verdict on its Proxy, and
+    an Envoy serving it. An assertion that fails inside carries Envoy's log; the controller must still run after."""
+    backend = ["--config-dir", str(gloo.tree.config_dir)]
+    with controller_process(work_dir / "controller", backend, config) as (controller, _):
+        verdict = wait_until_gloo_accepts(gloo, controller)
+        with start_envoy(work_dir / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
+            try:
+                yield controller, envoy, verdict
+            except AssertionError as error:
+                raise AssertionError(f"{error}\n--- envoy:\n{envoy.process.log_tail()}") from None
+        assert controller.running(), controller.log_tail()
 
 
 # Kubernetes mode: per module, one API server with Gloo's CRDs and one Gloo reading it (Gloo's fixed liveness

@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 
-from proxycontroller.testing.servers.controller import controller_process
-from proxycontroller.testing.servers.envoy import start_envoy
 from proxycontroller.testing.servers.gloo import Gloo, ProxyState, wait_for_proxy_status
 from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import get, wait_for_status
-from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
+from tests.e2e.conftest import controller_serving, run_with_fresh_gloo
 
 pytestmark = pytest.mark.e2e
 
@@ -38,26 +36,17 @@ def seeds_curl(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
     listener_port = free_port()
     config = {"listener": {"bindAddress": "127.0.0.1", "bindPort": listener_port}}
     url = f"http://127.0.0.1:{listener_port}/api/pets"
-    with controller_process(tmp_path / "controller", ["--config-dir", str(gloo.tree.config_dir)], config) as (
-        controller,
-        _,
-    ):
-        proxy_file = gloo.tree.proxy_path("my-cool-proxy")
-        verdict = wait_until_gloo_accepts(gloo, controller)
+    proxy_file = gloo.tree.proxy_path("my-cool-proxy")
+    with controller_serving(gloo, tmp_path, config) as (_, _, verdict):
         assert verdict.reported_by == "gloo"
-        with start_envoy(tmp_path / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
-            try:
-                assert wait_for_status(url, PETSTORE, 200, timeout=60) == PETS_BODY
-            except AssertionError as error:
-                raise AssertionError(f"{error}\n--- envoy:\n{envoy.process.log_tail()}") from None
-            assert get(url, "unknown.example")[0] == 404
+        assert wait_for_status(url, PETSTORE, 200, timeout=60) == PETS_BODY
+        assert get(url, "unknown.example")[0] == 404
 
-            # A second upstream appears: its route appears. The first goes: its route goes.
-            gloo.tree.write("upstreams", static_upstream(SECOND, petstore_port))
-            assert wait_for_status(url, SECOND, 200, timeout=60) == PETS_BODY
-            gloo.tree.upstream_path(PETSTORE).unlink()
-            wait_for_status(url, PETSTORE, 404, timeout=60)
-            assert get(url, SECOND)[0] == 200
-        assert controller.running(), controller.log_tail()
+        # A second upstream appears: its route appears. The first goes: its route goes.
+        gloo.tree.write("upstreams", static_upstream(SECOND, petstore_port))
+        assert wait_for_status(url, SECOND, 200, timeout=60) == PETS_BODY
+        gloo.tree.upstream_path(PETSTORE).unlink()
+        wait_for_status(url, PETSTORE, 404, timeout=60)
+        assert get(url, SECOND)[0] == 200
     final = wait_for_proxy_status(proxy_file, states=(ProxyState.ACCEPTED,), timeout=30)
     assert final.state is ProxyState.ACCEPTED

@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 
-from proxycontroller.testing.servers.controller import controller_process
-from proxycontroller.testing.servers.envoy import Envoy, envoy_binary, start_envoy
+from proxycontroller.testing.servers.envoy import Envoy, envoy_binary
 from proxycontroller.testing.servers.gloo import Gloo, ProxyState, wait_for_proxy_status
 from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.testing.servers.traffic import wait_for_status
 from proxycontroller.validate import syntax
-from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
+from tests.e2e.conftest import controller_serving, run_with_fresh_gloo
 from tests.e2e.test_controller_directory import PETSTORE, SECOND, static_upstream
 from tests.unit.test_envoy_rules import RE2_ACCEPTS, RE2_REFUSES
 
@@ -65,26 +64,17 @@ def hostile_name(gloo: Gloo, petstore_port: int, tmp_path: Path) -> None:
     def path_url(upstream: str) -> str:
         return f"http://127.0.0.1:{by_path}/{upstream}/api/pets"
 
-    with controller_process(tmp_path / "controller", ["--config-dir", str(gloo.tree.config_dir)], config) as (
-        controller,
-        _,
-    ):
-        proxy_file = gloo.tree.proxy_path("my-cool-proxy")
-        verdict = wait_until_gloo_accepts(gloo, controller)
+    proxy_file = gloo.tree.proxy_path("my-cool-proxy")
+    with controller_serving(gloo, tmp_path, config) as (controller, envoy, verdict):
         assert verdict.reported_by == "gloo"
-        with start_envoy(tmp_path / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
-            try:
-                assert wait_for_status(host_url, PETSTORE, 200, timeout=60) == PETS_BODY
-                assert wait_for_status(path_url(PETSTORE), "any.example", 200, timeout=60) == PETS_BODY
-                # A later change: Envoy took every route configuration, so it reaches traffic on both listeners.
-                gloo.tree.write("upstreams", static_upstream(SECOND, petstore_port))
-                assert wait_for_status(host_url, SECOND, 200, timeout=60) == PETS_BODY
-                assert wait_for_status(path_url(SECOND), "any.example", 200, timeout=60) == PETS_BODY
-            except AssertionError as error:
-                raise AssertionError(f"{error}\n--- envoy:\n{envoy.process.log_tail()}") from None
-            assert refused_configs(envoy) == []
-        log = controller.log_path.read_text()
-        assert controller.running(), controller.log_tail()
+        assert wait_for_status(host_url, PETSTORE, 200, timeout=60) == PETS_BODY
+        assert wait_for_status(path_url(PETSTORE), "any.example", 200, timeout=60) == PETS_BODY
+        # A later change: Envoy took every route configuration, so it reaches traffic on both listeners.
+        gloo.tree.write("upstreams", static_upstream(SECOND, petstore_port))
+        assert wait_for_status(host_url, SECOND, 200, timeout=60) == PETS_BODY
+        assert wait_for_status(path_url(SECOND), "any.example", 200, timeout=60) == PETS_BODY
+        assert refused_configs(envoy) == []
+    log = controller.log_path.read_text()
     # One line each, the name escaped: the virtual host left out, and the upstream left out of the catch-all.
     escaped = HOSTILE.replace("\n", "\\n")
     host_warning = (

@@ -18,13 +18,12 @@ from typing import Any
 
 import pytest
 
-from proxycontroller.testing.servers.controller import controller_process
-from proxycontroller.testing.servers.envoy import Envoy, start_envoy
+from proxycontroller.testing.servers.envoy import Envoy
 from proxycontroller.testing.servers.gloo import Gloo, write_resource
 from proxycontroller.testing.servers.petstore import PETS_BODY
 from proxycontroller.testing.servers.processes import free_port
 from proxycontroller.translate.redirect import OPT_OUT_ANNOTATION
-from tests.e2e.conftest import run_with_fresh_gloo, wait_until_gloo_accepts
+from tests.e2e.conftest import controller_serving, run_with_fresh_gloo
 from tests.e2e.test_controller_directory import PETSTORE, SECOND, static_upstream
 
 pytestmark = pytest.mark.e2e
@@ -152,15 +151,8 @@ def serving_https(gloo: Gloo, petstore_port: int, work_dir: Path) -> Iterator[tu
     opted_out["metadata"]["annotations"] = {OPT_OUT_ANNOTATION: "false"}
     gloo.tree.write("upstreams", opted_out)
     ports = Ports(redirect=free_port(), redirect_to_tls=free_port(), tls=free_port())
-    backend = ["--config-dir", str(gloo.tree.config_dir)]
-    with controller_process(work_dir / "controller", backend, https_config(ports)) as (controller, _):
-        wait_until_gloo_accepts(gloo, controller)
-        with start_envoy(work_dir / "envoy", xds_port=gloo.xds_port, proxy_name="my-cool-proxy") as envoy:
-            try:
-                yield ports, certificates, envoy
-            except AssertionError as error:
-                raise AssertionError(f"{error}\n--- envoy:\n{envoy.process.log_tail()}") from None
-        assert controller.running(), controller.log_tail()
+    with controller_serving(gloo, work_dir, https_config(ports)) as (_, envoy, _):
+        yield ports, certificates, envoy
 
 
 @dataclass(frozen=True)
